@@ -1,0 +1,10 @@
+"""Every API route of both hosts, for the OpenAPI schema: tenant routes answer on a tenant's host,
+`agencies/...` routes on the public host, and `me` on both with the same shape."""
+
+from django.urls import include, path
+
+from tenants.urls import public_api_urls, tenant_api_urls
+
+urlpatterns = [
+    path("api/v1/", include([*tenant_api_urls, *[u for u in public_api_urls if "agencies" in str(u.pattern)]])),
+]

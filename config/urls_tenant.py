@@ -1,0 +1,18 @@
+"""A client tenant's host: its portal and its API."""
+
+from django.urls import include, path
+
+from config.urls_common import urlpatterns as common
+from tenants import views
+from tenants.urls import tenant_api_urls
+
+urlpatterns = [
+    *common,
+    path("api/v1/", include(tenant_api_urls)),
+    *views.tenant_urlpatterns,
+]
+
+handler404 = "tenants.views.not_found"
+handler403 = "tenants.views.forbidden"
+handler400 = "tenants.views.bad_request"
+handler500 = "tenants.views.server_error"
