@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 # pgserver's platformdirs call warns when XDG_RUNTIME_DIR is unset (containers, CI): give it a
 # private runtime folder as a login session would.
@@ -50,3 +51,9 @@ def database_url(base: Path) -> str:
 def stop(base: Path) -> None:
     server = pgserver.get_server(_data_dir(base), cleanup_mode="stop")
     server.cleanup()
+
+
+def url_for(db: dict[str, Any]) -> str:
+    """A DATABASE_URL for other processes (web, worker) naming the same database over its socket."""
+    host = db.get("HOST") or db.get("OPTIONS", {}).get("host", "")
+    return f"postgresql://{db['USER']}:{db.get('PASSWORD') or ''}@/{db['NAME']}?host={host}"

@@ -53,12 +53,14 @@ def capabilities_for_roles(roles: frozenset[str] | set[str]) -> frozenset[Capabi
 
 
 def roles_in_tenant(*, user: User, tenant: Tenant) -> frozenset[str]:
+    """The user's direct role and agency role in `tenant`, in one query."""
     if not user.is_active or not tenant.is_client:
         return frozenset()
-    roles = set(Membership.objects.filter(user=user, tenant=tenant).values_list("role", flat=True))
+    roles = Membership.objects.filter(user=user, tenant=tenant).order_by().values_list("role", flat=True)
     if tenant.agency_id is not None:
-        roles |= set(
-            AgencyMembership.objects.filter(user=user, agency_id=tenant.agency_id).values_list("role", flat=True)
+        roles = roles.union(
+            AgencyMembership.objects.filter(user=user, agency_id=tenant.agency_id).order_by()
+            .values_list("role", flat=True)
         )
     return frozenset(roles)
 

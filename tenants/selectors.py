@@ -63,13 +63,15 @@ def token_get(*, access: Access, token_id: int) -> ApiToken:
 
 
 def audit_event_list(*, access: Access) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(tenant=access.tenant).order_by("-created_at", "-id")
+    return AuditEvent.objects.filter(tenant=access.tenant).select_related("tenant").order_by("-created_at", "-id")
 
 
 def audit_event_list_for_agency(*, access: AgencyAccess) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(
-        Q(agency_id=access.agency_id) | Q(tenant__agency_id=access.agency_id)
-    ).order_by("-created_at", "-id")
+    return (
+        AuditEvent.objects.filter(Q(agency_id=access.agency_id) | Q(tenant__agency_id=access.agency_id))
+        .select_related("tenant")
+        .order_by("-created_at", "-id")
+    )
 
 
 def token_list_for_agency(*, access: AgencyAccess) -> QuerySet[ApiToken]:

@@ -81,7 +81,15 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[W
 
 @pytest.fixture
 def world(django_db_setup: World, db: None) -> World:
-    return django_db_setup
+    """The session's world with fresh copies of its rows, so no test sees another's edits."""
+    session = django_db_setup
+    fresh = User.objects.in_bulk([u.pk for u in session.users.values()])
+    return World(
+        a=Tenant.objects.get(pk=session.a.pk),
+        b=Tenant.objects.get(pk=session.b.pk),
+        agency=Agency.objects.get(pk=session.agency.pk),
+        users={key: fresh[u.pk] for key, u in session.users.items()},
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 class _GuardedApi(viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated]
+    lookup_value_regex = r"[0-9]+"
     # Capability per action; unnamed actions need VIEW when safe and EDIT otherwise.
     capabilities: ClassVar[dict[str, Capability]] = {}
 
@@ -53,6 +54,14 @@ class _GuardedApi(viewsets.GenericViewSet):
     @property
     def client(self) -> ClientInfo:
         return client_info(self.request._request)
+
+    def _schema_queryset(self) -> QuerySet[Any] | None:
+        """drf-spectacular inspects views without a request; give it the model, never rows."""
+        if not getattr(self, "swagger_fake_view", False):
+            return None
+        serializer = self.get_serializer_class() if self.serializer_class else None
+        model = getattr(getattr(serializer, "Meta", None), "model", Tenant)
+        return model.objects.none()
 
     def get_object(self) -> Any:
         queryset = self.filter_queryset(self.get_queryset())
@@ -84,7 +93,8 @@ class TenantApi(_GuardedApi):
             raise exceptions.PermissionDenied(f"This needs the '{needed.value}' permission in this tenant.")
 
     def get_queryset(self) -> QuerySet[Model]:
-        return self.scoped_queryset(self.access)
+        fake = self._schema_queryset()
+        return fake if fake is not None else self.scoped_queryset(self.access)
 
     def scoped_queryset(self, access: Access) -> QuerySet[Any]:
         raise NotImplementedError
@@ -109,7 +119,8 @@ class AgencyApi(_GuardedApi):
             raise exceptions.PermissionDenied(f"This needs the '{needed.value}' permission in this agency.")
 
     def get_queryset(self) -> QuerySet[Model]:
-        return self.scoped_queryset(self.agency_access)
+        fake = self._schema_queryset()
+        return fake if fake is not None else self.scoped_queryset(self.agency_access)
 
     def scoped_queryset(self, access: AgencyAccess) -> QuerySet[Any]:
         raise NotImplementedError
@@ -122,4 +133,7 @@ class AccountApi(_GuardedApi):
         super().initial(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Model]:
-        raise Http404("Not found")
+        fake = self._schema_queryset()
+        if fake is None:
+            raise Http404("Not found")
+        return fake
