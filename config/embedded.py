@@ -20,7 +20,7 @@ if not os.environ.get("XDG_RUNTIME_DIR"):
     _runtime = Path(tempfile.gettempdir()) / f"candor-runtime-{os.getuid()}"
     _runtime.mkdir(mode=0o700, exist_ok=True)
     os.environ["XDG_RUNTIME_DIR"] = str(_runtime)
-import pgserver  # type: ignore[import-untyped]  # noqa: E402
+import pgserver
 
 # pgserver logs every attach and detach at INFO: one line per manage.py call is noise.
 logging.getLogger("pgserver").setLevel(logging.WARNING)
@@ -41,7 +41,7 @@ def database_url(base: Path) -> str:
     server = pgserver.get_server(data, cleanup_mode=None)
     marker = data / ".candor-database"
     if not marker.exists():
-        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")  # noqa: S608 - a constant
         if "(1 row)" not in exists:
             server.psql(f"CREATE DATABASE {DATABASE};")
         marker.touch()

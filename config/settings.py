@@ -41,7 +41,9 @@ def _development_secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = _required("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", default="") or _development_secret_key()
+SECRET_KEY = (
+    _required("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", default="") or _development_secret_key()
+)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 # The public domain serves sign-in, the agency area and the tenant switcher; each client company is
@@ -231,7 +233,9 @@ SPECTACULAR_SETTINGS = {
 
 # Celery ------------------------------------------------------------------------------------------
 # The embedded default is a real worker process on a filesystem transport: no service to install.
-CELERY_BROKER_URL = _required("CELERY_BROKER_URL") if PRODUCTION else env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = (
+    _required("CELERY_BROKER_URL") if PRODUCTION else env.str("CELERY_BROKER_URL", default="filesystem://")
+)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = DATA_DIR / "broker"
     for _sub in ("queue", "processed"):

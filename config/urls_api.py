@@ -6,5 +6,7 @@ from django.urls import include, path
 from tenants.urls import public_api_urls, tenant_api_urls
 
 urlpatterns = [
-    path("api/v1/", include([*tenant_api_urls, *[u for u in public_api_urls if "agencies" in str(u.pattern)]])),
+    path(
+        "api/v1/", include([*tenant_api_urls, *[u for u in public_api_urls if "agencies" in str(u.pattern)]])
+    ),
 ]

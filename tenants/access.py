@@ -59,7 +59,8 @@ def roles_in_tenant(*, user: User, tenant: Tenant) -> frozenset[str]:
     roles = Membership.objects.filter(user=user, tenant=tenant).order_by().values_list("role", flat=True)
     if tenant.agency_id is not None:
         roles = roles.union(
-            AgencyMembership.objects.filter(user=user, agency_id=tenant.agency_id).order_by()
+            AgencyMembership.objects.filter(user=user, agency_id=tenant.agency_id)
+            .order_by()
             .values_list("role", flat=True)
         )
     return frozenset(roles)
@@ -95,7 +96,9 @@ def agency_access_for(*, user: User, agency_id: int, token: ApiToken | None = No
         return None
     if token is not None and token.agency_id != agency_id:
         return None
-    role = AgencyMembership.objects.filter(user=user, agency_id=agency_id).values_list("role", flat=True).first()
+    role = (
+        AgencyMembership.objects.filter(user=user, agency_id=agency_id).values_list("role", flat=True).first()
+    )
     if role is None:
         return None
     caps = ROLE_CAPABILITIES[role]

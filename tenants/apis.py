@@ -38,24 +38,48 @@ def _me_payload(*, user: User, token: ApiToken | None, access: Access | None) ->
     reachable = []
     for tenant in tenants:
         tenant_access = access_for(user=user, tenant=tenant)
-        reachable.append({"id": tenant.pk, "name": tenant.name, "slug": tenant.slug,
-                          "url": services.tenant_url(tenant), "roles": sorted(tenant_access.roles) if tenant_access else []})
+        reachable.append(
+            {
+                "id": tenant.pk,
+                "name": tenant.name,
+                "slug": tenant.slug,
+                "url": services.tenant_url(tenant),
+                "roles": sorted(tenant_access.roles) if tenant_access else [],
+            }
+        )
     current = None
     if access is not None:
-        current = {"id": access.tenant.pk, "name": access.tenant.name, "slug": access.tenant.slug,
-                   "url": services.tenant_url(access.tenant), "roles": sorted(access.roles)}
-    agencies = [{"id": m.agency_id, "name": m.agency.name, "role": m.role}
-                for m in user.agency_memberships.select_related("agency")]
+        current = {
+            "id": access.tenant.pk,
+            "name": access.tenant.name,
+            "slug": access.tenant.slug,
+            "url": services.tenant_url(access.tenant),
+            "roles": sorted(access.roles),
+        }
+    agencies = [
+        {"id": m.agency_id, "name": m.agency.name, "role": m.role}
+        for m in user.agency_memberships.select_related("agency")
+    ]
     return {
-        "id": user.pk, "email": user.email, "full_name": user.full_name, "tenant": current,
+        "id": user.pk,
+        "email": user.email,
+        "full_name": user.full_name,
+        "tenant": current,
         "capabilities": sorted(c.value for c in access.capabilities) if access else [],
-        "tenants": reachable, "agencies": agencies, "token": token,
+        "tenants": reachable,
+        "agencies": agencies,
+        "token": token,
     }
 
 
 def _token_create_response(
-    *, request: Request, user: User, tenants: QuerySet[Tenant], default_slugs: list[str],
-    agency: Agency | None, client: ClientInfo,
+    *,
+    request: Request,
+    user: User,
+    tenants: QuerySet[Tenant],
+    default_slugs: list[str],
+    agency: Agency | None,
+    client: ClientInfo,
 ) -> Response:
     """Create a token for the named tenants (slugs the caller can reach) and show its secret once."""
     data = TokenCreateSerializer(data=request.data)
@@ -67,8 +91,13 @@ def _token_create_response(
         message = f"Unknown tenants: {', '.join(missing)}."
         return Response(error_body(400, "invalid", f"tenants: {message}", {"tenants": [message]}), status=400)
     token, raw = services.token_create(
-        user=user, name=data.validated_data["name"], scope=data.validated_data["scope"], tenants=named,
-        agency=agency, expires_at=data.validated_data["expires_at"], client=client,
+        user=user,
+        name=data.validated_data["name"],
+        scope=data.validated_data["scope"],
+        tenants=named,
+        agency=agency,
+        expires_at=data.validated_data["expires_at"],
+        client=client,
     )
     return Response({**TokenCreatedSerializer(token).data, "token": raw}, status=status.HTTP_201_CREATED)
 
@@ -97,7 +126,11 @@ class MemberApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
     serializer_class = MemberSerializer
     filterset_class = MemberFilter
     cursor_ordering = ("id",)
-    capabilities = {"create": Capability.MANAGE, "partial_update": Capability.MANAGE, "destroy": Capability.MANAGE}
+    capabilities = {
+        "create": Capability.MANAGE,
+        "partial_update": Capability.MANAGE,
+        "destroy": Capability.MANAGE,
+    }
 
     def scoped_queryset(self, access: Access) -> QuerySet[Membership]:
         return selectors.membership_list(access=access)
@@ -113,8 +146,12 @@ class MemberApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
     def partial_update(self, request: Request, pk: str) -> Response:
         data = MemberUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.member_change_role(access=self.access, membership=self.get_object(),
-                                                 role=data.validated_data["role"], client=self.client)
+        membership = services.member_change_role(
+            access=self.access,
+            membership=self.get_object(),
+            role=data.validated_data["role"],
+            client=self.client,
+        )
         return Response(MemberSerializer(membership).data)
 
     @extend_schema(responses={204: None})
@@ -136,8 +173,12 @@ class TokenApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
     @extend_schema(request=TokenCreateSerializer, responses={201: TokenCreatedSerializer})
     def create(self, request: Request) -> Response:
         return _token_create_response(
-            request=request, user=self.access.user, tenants=selectors.tenant_list_for_user(user=self.access.user),
-            default_slugs=[self.access.tenant.slug], agency=None, client=self.client,
+            request=request,
+            user=self.access.user,
+            tenants=selectors.tenant_list_for_user(user=self.access.user),
+            default_slugs=[self.access.tenant.slug],
+            agency=None,
+            client=self.client,
         )
 
     @extend_schema(responses=TokenSerializer)
@@ -171,8 +212,9 @@ class AgencyTenantApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyAp
     def create(self, request: Request, agency_pk: str) -> Response:
         data = TenantCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        tenant = services.tenant_create_for_agency(access=self.agency_access, client=self.client,
-                                                   **data.validated_data)
+        tenant = services.tenant_create_for_agency(
+            access=self.agency_access, client=self.client, **data.validated_data
+        )
         return Response(TenantSerializer(tenant).data, status=status.HTTP_201_CREATED)
 
 
@@ -200,7 +242,10 @@ class AgencyTokenApi(mixins.ListModelMixin, AgencyApi):
     @extend_schema(request=TokenCreateSerializer, responses={201: TokenCreatedSerializer})
     def create(self, request: Request, agency_pk: str) -> Response:
         return _token_create_response(
-            request=request, user=self.agency_access.user,
-            tenants=selectors.tenant_list_for_agency(access=self.agency_access), default_slugs=[],
-            agency=Agency.objects.get(pk=self.agency_access.agency_id), client=self.client,
+            request=request,
+            user=self.agency_access.user,
+            tenants=selectors.tenant_list_for_agency(access=self.agency_access),
+            default_slugs=[],
+            agency=Agency.objects.get(pk=self.agency_access.agency_id),
+            client=self.client,
         )

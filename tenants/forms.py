@@ -27,11 +27,15 @@ class MemberRoleForm(forms.Form):
 class TokenCreateForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'BI export'.")
     scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.READ)
-    expires_at = forms.DateTimeField(required=False, label="Expires",
-                                     widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    expires_at = forms.DateTimeField(
+        required=False, label="Expires", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
 
 
 class TenantCreateForm(forms.Form):
     name = forms.CharField(max_length=200, label="Company name")
-    slug = forms.CharField(max_length=40, label="Address",
-                           help_text="Lowercase letters, digits and hyphens: becomes <address>.your-domain.")
+    slug = forms.CharField(
+        max_length=40,
+        label="Address",
+        help_text="Lowercase letters, digits and hyphens: becomes <address>.your-domain.",
+    )

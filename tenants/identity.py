@@ -50,15 +50,25 @@ def sign_in(*, request: HttpRequest, email: str, password: str) -> User | None:
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         failures = cache.get(key, 0)
     if failures >= settings.CANDOR_LOGIN_MAX_FAILURES:
-        audit_record(action=AuditAction.SIGN_IN_FAILED, actor_label=email, target=email, client=client,
-                     details={"reason": "locked"})
+        audit_record(
+            action=AuditAction.SIGN_IN_FAILED,
+            actor_label=email,
+            target=email,
+            client=client,
+            details={"reason": "locked"},
+        )
         raise SignInLocked
     user = authenticate(request, username=email, password=password)
     if user is None:
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
             cache.set(key, failures + 1, timeout=int(settings.CANDOR_LOGIN_LOCKOUT.total_seconds()))
-        audit_record(action=AuditAction.SIGN_IN_FAILED, actor_label=email, target=email, client=client,
-                     details={"reason": "bad credentials"})
+        audit_record(
+            action=AuditAction.SIGN_IN_FAILED,
+            actor_label=email,
+            target=email,
+            client=client,
+            details={"reason": "bad credentials"},
+        )
         return None
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         cache.delete(key)
@@ -71,8 +81,12 @@ def sign_in(*, request: HttpRequest, email: str, password: str) -> User | None:
 def sign_out(*, request: HttpRequest) -> None:
     user = request.user if request.user.is_authenticated else None
     if isinstance(user, User):
-        audit_record(action=AuditAction.SIGN_OUT, actor=user, tenant=_request_tenant(request),
-                     client=client_info(request))
+        audit_record(
+            action=AuditAction.SIGN_OUT,
+            actor=user,
+            tenant=_request_tenant(request),
+            client=client_info(request),
+        )
     logout(request)
 
 
@@ -105,8 +119,13 @@ def handoff_redeem(*, request: HttpRequest, token: str, tenant: Tenant) -> User 
     if user is None or access_for(user=user, tenant=tenant) is None:
         return None
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    audit_record(action=AuditAction.SIGN_IN, actor=user, tenant=tenant, client=client_info(request),
-                 details={"via": "tenant switcher"})
+    audit_record(
+        action=AuditAction.SIGN_IN,
+        actor=user,
+        tenant=tenant,
+        client=client_info(request),
+        details={"via": "tenant switcher"},
+    )
     return user
 
 

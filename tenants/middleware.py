@@ -13,4 +13,6 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse:
         if request.path.startswith("/api/"):
             return json_error(404, "not_found", "No such tenant.")
-        return HttpResponse("No Candor workspace lives at this address.", status=404, content_type="text/plain")
+        return HttpResponse(
+            "No Candor workspace lives at this address.", status=404, content_type="text/plain"
+        )

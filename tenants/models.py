@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.validators import RegexValidator
 from django.db import models
@@ -22,7 +24,7 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
 
 
-class Agency(models.Model):
+class Agency(models.Model):  # type: ignore[django-manager-missing]  # TenantMixin is untyped
     """A communications agency that runs several client tenants."""
 
     name = models.CharField(max_length=200)
@@ -42,7 +44,9 @@ class Tenant(TenantMixin):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=40, unique=True, validators=[slug_validator])
-    agency = models.ForeignKey(Agency, null=True, blank=True, on_delete=models.PROTECT, related_name="tenants")
+    agency = models.ForeignKey(
+        Agency, null=True, blank=True, on_delete=models.PROTECT, related_name="tenants"
+    )
     # The public tenant and the migrated template that new tenants are cloned from are not clients.
     is_client = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -88,11 +92,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         ordering = ["email"]
@@ -112,8 +116,13 @@ class Membership(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="membership_user_tenant_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="membership_user_tenant_unique")
+        ]
         ordering = ["user__email"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.tenant_id} as {self.role}"
 
 
 class AgencyMembership(models.Model):
@@ -127,6 +136,9 @@ class AgencyMembership(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "agency"], name="agency_membership_unique")]
         ordering = ["user__email"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in agency {self.agency_id} as {self.role}"
 
 
 class TokenScope(models.TextChoices):
@@ -148,7 +160,9 @@ class ApiToken(models.Model):
     created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
     tenants = models.ManyToManyField(Tenant, related_name="api_tokens", blank=True)
     # An agency token may also use the agency endpoints (list and create client tenants).
-    agency = models.ForeignKey(Agency, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens")
+    agency = models.ForeignKey(
+        Agency, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     scope = models.CharField(max_length=8, choices=TokenScope.choices, default=TokenScope.READ)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -204,3 +218,6 @@ class AuditEvent(models.Model):
             models.Index(fields=["tenant", "-created_at"], name="audit_tenant_recent"),
             models.Index(fields=["agency", "-created_at"], name="audit_agency_recent"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target}"

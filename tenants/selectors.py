@@ -63,7 +63,11 @@ def token_get(*, access: Access, token_id: int) -> ApiToken:
 
 
 def audit_event_list(*, access: Access) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(tenant=access.tenant).select_related("tenant").order_by("-created_at", "-id")
+    return (
+        AuditEvent.objects.filter(tenant=access.tenant)
+        .select_related("tenant")
+        .order_by("-created_at", "-id")
+    )
 
 
 def audit_event_list_for_agency(*, access: AgencyAccess) -> QuerySet[AuditEvent]:

@@ -11,7 +11,7 @@ from tenants.services import tenant_url
 
 class TenantSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
-    agency = serializers.PrimaryKeyRelatedField(read_only=True)
+    agency: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
         model = Tenant
@@ -24,7 +24,9 @@ class TenantSerializer(serializers.ModelSerializer):
 
 class TenantCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    slug = serializers.CharField(max_length=40, help_text="Subdomain: 3-40 lowercase letters, digits, hyphens.")
+    slug = serializers.CharField(
+        max_length=40, help_text="Subdomain: 3-40 lowercase letters, digits, hyphens."
+    )
 
 
 class MemberSerializer(serializers.ModelSerializer):
@@ -48,14 +50,28 @@ class MemberUpdateSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.ModelSerializer):
-    tenants = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    tenants: serializers.RelatedField = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
     user = serializers.EmailField(source="user.email", read_only=True)
     is_active = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "scope", "tenants", "agency", "user", "is_active", "created_at",
-                  "expires_at", "last_used_at", "revoked_at"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scope",
+            "tenants",
+            "agency",
+            "user",
+            "is_active",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
         read_only_fields = fields
 
 
@@ -63,7 +79,9 @@ class TokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.READ)
     tenants = serializers.ListField(
-        child=serializers.SlugField(max_length=40), required=False, max_length=500,
+        child=serializers.SlugField(max_length=40),
+        required=False,
+        max_length=500,
         help_text="Slugs of the tenants the token may reach; defaults to this tenant alone.",
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
@@ -79,12 +97,22 @@ class TokenCreatedSerializer(TokenSerializer):
 
 class AuditEventSerializer(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor_label", read_only=True)
-    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tenant: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
         model = AuditEvent
-        fields = ["id", "created_at", "action", "actor", "tenant", "agency", "target", "ip_address",
-                  "user_agent", "details"]
+        fields = [
+            "id",
+            "created_at",
+            "action",
+            "actor",
+            "tenant",
+            "agency",
+            "target",
+            "ip_address",
+            "user_agent",
+            "details",
+        ]
         read_only_fields = fields
 
 

@@ -42,7 +42,7 @@ from tenants.models import (
 logger = logging.getLogger(__name__)
 
 RESERVED_SLUGS = frozenset({"www", "api", "admin", "static", "media", "public", "app", "mail", "status"})
-TOKEN_PREFIX = "cnd"
+TOKEN_PREFIX = "cnd"  # noqa: S105 - the public prefix of every token, not a secret
 
 
 def audit_record(
@@ -88,7 +88,9 @@ def public_tenant_ensure() -> Tenant:
     """The public tenant row and its domain, which route the base domain to the public urlconf."""
     tenant = Tenant.objects.filter(schema_name=settings.PUBLIC_SCHEMA_NAME).first()
     if tenant is None:
-        tenant = Tenant(schema_name=settings.PUBLIC_SCHEMA_NAME, name="Candor", slug="public", is_client=False)
+        tenant = Tenant(
+            schema_name=settings.PUBLIC_SCHEMA_NAME, name="Candor", slug="public", is_client=False
+        )
         tenant.save()
     Domain.objects.get_or_create(
         domain=settings.CANDOR_BASE_DOMAIN, defaults={"tenant": tenant, "is_primary": True}
@@ -106,8 +108,9 @@ def template_tenant_ensure() -> Tenant:
     """The migrated schema new tenants are cloned from; `migrate_schemas` keeps it current."""
     tenant = Tenant.objects.filter(schema_name=settings.TENANT_BASE_SCHEMA).first()
     if tenant is None:
-        tenant = Tenant(schema_name=settings.TENANT_BASE_SCHEMA, name="Template", slug="tenant-template",
-                        is_client=False)
+        tenant = Tenant(
+            schema_name=settings.TENANT_BASE_SCHEMA, name="Template", slug="tenant-template", is_client=False
+        )
         tenant.save(verbosity=0)
     return tenant
 
@@ -146,8 +149,15 @@ def tenant_create(
         Domain.objects.create(domain=tenant_domain(slug), tenant=tenant, is_primary=True)
         if owner is not None:
             Membership.objects.create(user=owner, tenant=tenant, role=Role.OWNER)
-        audit_record(action=AuditAction.TENANT_CREATED, actor=actor, tenant=tenant, agency=agency,
-                     target=slug, client=client, details={"name": name})
+        audit_record(
+            action=AuditAction.TENANT_CREATED,
+            actor=actor,
+            tenant=tenant,
+            agency=agency,
+            target=slug,
+            client=client,
+            details={"name": name},
+        )
     logger.info("tenant created: %s (%s)", slug, schema_name)
     return tenant
 
@@ -180,7 +190,9 @@ def _check_role_grant(access: Access, role: str) -> None:
         _require(access, Capability.OWN, "Granting the owner role")
 
 
-def user_invite(*, email: str, full_name: str = "", invited_by: User, client: ClientInfo | None = None) -> User:
+def user_invite(
+    *, email: str, full_name: str = "", invited_by: User, client: ClientInfo | None = None
+) -> User:
     """The user with this email, created without a password if new, with a link to choose one."""
     email = email.strip().lower()
     user = User.objects.filter(email=email).first()
@@ -201,8 +213,14 @@ def member_add(
         if Membership.objects.filter(user=user, tenant=access.tenant).exists():
             raise ValidationError({"email": f"{user.email} is already a member of {access.tenant.name}."})
         membership = Membership.objects.create(user=user, tenant=access.tenant, role=role)
-        audit_record(action=AuditAction.MEMBER_ADDED, actor=access.user, tenant=access.tenant,
-                     target=user.email, client=client, details={"role": role})
+        audit_record(
+            action=AuditAction.MEMBER_ADDED,
+            actor=access.user,
+            tenant=access.tenant,
+            target=user.email,
+            client=client,
+            details={"role": role},
+        )
     return membership
 
 
@@ -222,8 +240,14 @@ def member_change_role(
         previous = membership.role
         membership.role = role
         membership.save(update_fields=["role"])
-        audit_record(action=AuditAction.ROLE_CHANGED, actor=access.user, tenant=access.tenant,
-                     target=membership.user.email, client=client, details={"from": previous, "to": role})
+        audit_record(
+            action=AuditAction.ROLE_CHANGED,
+            actor=access.user,
+            tenant=access.tenant,
+            target=membership.user.email,
+            client=client,
+            details={"from": previous, "to": role},
+        )
     return membership
 
 
@@ -240,12 +264,19 @@ def member_remove(*, access: Access, membership: Membership, client: ClientInfo 
         # Tokens act for their user: removing the member takes this tenant out of their tokens.
         for token in ApiToken.objects.filter(user_id=membership.user_id, tenants=access.tenant):
             token.tenants.remove(access.tenant)
-        audit_record(action=AuditAction.MEMBER_REMOVED, actor=access.user, tenant=access.tenant,
-                     target=email, client=client)
+        audit_record(
+            action=AuditAction.MEMBER_REMOVED,
+            actor=access.user,
+            tenant=access.tenant,
+            target=email,
+            client=client,
+        )
 
 
 def agency_member_set(*, agency: Agency, user: User, role: str) -> AgencyMembership:
-    membership, _ = AgencyMembership.objects.update_or_create(agency=agency, user=user, defaults={"role": role})
+    membership, _ = AgencyMembership.objects.update_or_create(
+        agency=agency, user=user, defaults={"role": role}
+    )
     return membership
 
 
@@ -289,13 +320,27 @@ def token_create(
     raw = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
         token = ApiToken.objects.create(
-            name=name, prefix=prefix, digest=token_digest(raw), user=user, created_by=user,
-            agency=agency, scope=scope, expires_at=expires_at,
+            name=name,
+            prefix=prefix,
+            digest=token_digest(raw),
+            user=user,
+            created_by=user,
+            agency=agency,
+            scope=scope,
+            expires_at=expires_at,
         )
         token.tenants.set(tenants)
-        for tenant in tenants or [None]:
-            audit_record(action=AuditAction.TOKEN_CREATED, actor=user, tenant=tenant, agency=agency,
-                         target=f"{name} ({prefix})", client=client, details={"scope": scope})
+        audited: list[Tenant | None] = [*tenants] if tenants else [None]
+        for audited_tenant in audited:
+            audit_record(
+                action=AuditAction.TOKEN_CREATED,
+                actor=user,
+                tenant=audited_tenant,
+                agency=agency,
+                target=f"{name} ({prefix})",
+                client=client,
+                details={"scope": scope},
+            )
     return token, raw
 
 
@@ -307,8 +352,13 @@ def token_revoke(*, access: Access, token: ApiToken, client: ClientInfo | None =
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         for tenant in token.tenants.all():
-            audit_record(action=AuditAction.TOKEN_REVOKED, actor=access.user, tenant=tenant,
-                         target=str(token), client=client)
+            audit_record(
+                action=AuditAction.TOKEN_REVOKED,
+                actor=access.user,
+                tenant=tenant,
+                target=str(token),
+                client=client,
+            )
     return token
 
 
@@ -318,14 +368,30 @@ class _ResetForm(PasswordResetForm):
     def get_users(self, email: str) -> Iterable[User]:
         return User.objects.filter(email__iexact=email, is_active=True)
 
-    def send_mail(self, subject_template_name: str, email_template_name: str, context: dict[str, Any],
-                  from_email: str | None, to_email: str, html_email_template_name: str | None = None) -> None:
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
         # The link always points at the public host, whichever host (tenant or public) asked.
-        path = reverse("password_reset_confirm", urlconf=settings.PUBLIC_SCHEMA_URLCONF,
-                       kwargs={"uidb64": context["uid"], "token": context["token"]})
+        path = reverse(
+            "password_reset_confirm",
+            urlconf=settings.PUBLIC_SCHEMA_URLCONF,
+            kwargs={"uidb64": context["uid"], "token": context["token"]},
+        )
         context["reset_url"] = settings.CANDOR_PUBLIC_URL + path
-        super().send_mail(subject_template_name, email_template_name, context, from_email, to_email,
-                          html_email_template_name)
+        super().send_mail(
+            subject_template_name,
+            email_template_name,
+            context,
+            from_email,
+            to_email,
+            html_email_template_name,
+        )
 
 
 def password_reset_send(*, email: str, client: ClientInfo | None = None, actor: User | None = None) -> None:
@@ -335,7 +401,9 @@ def password_reset_send(*, email: str, client: ClientInfo | None = None, actor: 
     never learns whether an account exists."""
     form = _ResetForm(data={"email": email})
     if form.is_valid():
-        form.save(email_template_name="registration/password_reset_email.txt",
-                  subject_template_name="registration/password_reset_subject.txt",
-                  domain_override=urlsplit(settings.CANDOR_PUBLIC_URL).netloc)
+        form.save(
+            email_template_name="registration/password_reset_email.txt",
+            subject_template_name="registration/password_reset_subject.txt",
+            domain_override=urlsplit(settings.CANDOR_PUBLIC_URL).netloc,
+        )
         audit_record(action=AuditAction.PASSWORD_RESET_REQUESTED, actor=actor, target=email, client=client)

@@ -26,11 +26,16 @@ logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
+def current_schema() -> str:
+    """The schema the default connection is set to (django-tenants' backend adds the attribute)."""
+    return str(connection.schema_name)  # type: ignore[attr-defined]
+
+
 class TenantBoundTask(TenantTask):
     abstract = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if connection.schema_name == settings.PUBLIC_SCHEMA_NAME:
+        if current_schema() == settings.PUBLIC_SCHEMA_NAME:
             raise RuntimeError(f"{self.name} is a tenant task but was sent without a tenant context")
         return super().__call__(*args, **kwargs)
 

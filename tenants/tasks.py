@@ -5,10 +5,9 @@ import logging
 from celery import current_app, shared_task
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
-from django.db import connection
 from django.utils import timezone
 
-from tenants.tasking import for_each_tenant, send_in_tenant, tenant_task
+from tenants.tasking import current_schema, for_each_tenant, send_in_tenant, tenant_task
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +22,15 @@ def fan_out(task_name: str) -> int:
     return ok
 
 
-@tenant_task(queue="default")
+@tenant_task()
 def tenant_heartbeat(nonce: str = "") -> None:
     """Proves a worker serves this tenant in this tenant's schema. The cache key carries the schema
     (django_tenants.cache.make_key), so the sender reads back what ran where (`check_workers`)."""
-    cache.set(HEARTBEAT_KEY, {"schema": connection.schema_name, "nonce": nonce,
-                              "at": timezone.now().isoformat()}, timeout=60 * 60)
+    cache.set(
+        HEARTBEAT_KEY,
+        {"schema": current_schema(), "nonce": nonce, "at": timezone.now().isoformat()},
+        timeout=60 * 60,
+    )
 
 
 @shared_task(ignore_result=True)

@@ -14,8 +14,9 @@ public_router = SimpleRouter(trailing_slash=False)
 public_router.register("me", apis.PublicMeApi, basename="account-me")
 public_router.register(r"agencies/(?P<agency_pk>\d+)/tenants", apis.AgencyTenantApi, basename="agency-tenant")
 public_router.register(r"agencies/(?P<agency_pk>\d+)/tokens", apis.AgencyTokenApi, basename="agency-token")
-public_router.register(r"agencies/(?P<agency_pk>\d+)/audit-events", apis.AgencyAuditEventApi,
-                       basename="agency-audit-event")
+public_router.register(
+    r"agencies/(?P<agency_pk>\d+)/audit-events", apis.AgencyAuditEventApi, basename="agency-audit-event"
+)
 
 tenant_api_urls = tenant_router.urls
 public_api_urls = public_router.urls

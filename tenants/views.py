@@ -34,7 +34,7 @@ from tenants.forms import (
     TokenCreateForm,
 )
 from tenants.http import client_info
-from tenants.models import Agency, Tenant, User
+from tenants.models import Agency, Tenant
 
 SIGNOUT_SALT = "candor.signout"
 
@@ -64,7 +64,7 @@ def tenant_page(capability: Capability = Capability.VIEW) -> Callable[..., Any]:
                 return HttpResponseRedirect(
                     _public_login_url(f"/go/{tenant.slug}/?{urlencode({'next': request.get_full_path()})}")
                 )
-            access = access_for(user=request.user, tenant=tenant)  # type: ignore[arg-type]
+            access = access_for(user=request.user, tenant=tenant)
             if access is None:
                 raise Http404("No such workspace")
             if not access.can(capability):
@@ -122,8 +122,8 @@ def home_view(request: HttpRequest) -> HttpResponse:
     """The tenant switcher: every workspace the user reaches, grouped by agency."""
     if not request.user.is_authenticated:
         return redirect("portal-login")
-    tenants = list(selectors.tenant_list_for_user(user=request.user))  # type: ignore[arg-type]
-    agencies = list(selectors.agency_list_for_user(user=request.user))  # type: ignore[arg-type]
+    tenants = list(selectors.tenant_list_for_user(user=request.user))
+    agencies = list(selectors.agency_list_for_user(user=request.user))
     return render(request, "portal/switcher.html", {"tenants": tenants, "agencies": agencies})
 
 
@@ -132,17 +132,22 @@ def go_view(request: HttpRequest, slug: str) -> HttpResponse:
     """Switch to a workspace: a one-use, one-minute link that signs the user in on its host."""
     if not request.user.is_authenticated:
         return HttpResponseRedirect(_public_login_url(request.get_full_path()))
-    tenant = selectors.tenant_list_for_user(user=request.user).filter(slug=slug).first()  # type: ignore[arg-type]
+    tenant = selectors.tenant_list_for_user(user=request.user).filter(slug=slug).first()
     if tenant is None:
         raise Http404("No such workspace")
-    return HttpResponseRedirect(identity.handoff_url(user=request.user, tenant=tenant,  # type: ignore[arg-type]
-                                                     next_path=request.GET.get("next", "/")))
+    return HttpResponseRedirect(
+        identity.handoff_url(
+            user=request.user,
+            tenant=tenant,
+            next_path=request.GET.get("next", "/"),
+        )
+    )
 
 
 def _agency_access(request: HttpRequest, agency_id: int) -> tuple[Agency, Any]:
     if not request.user.is_authenticated:
         raise Http404("No such agency")
-    access = agency_access_for(user=request.user, agency_id=agency_id)  # type: ignore[arg-type]
+    access = agency_access_for(user=request.user, agency_id=agency_id)
     if access is None:
         raise Http404("No such agency")
     return Agency.objects.get(pk=agency_id), access
@@ -160,19 +165,30 @@ def agency_view(request: HttpRequest, agency_id: int) -> HttpResponse:
             raise PermissionDenied("Adding clients needs the agency admin role.")
         if form.is_valid():
             try:
-                tenant = services.tenant_create_for_agency(access=access, client=client_info(request),
-                                                           **form.cleaned_data)
+                tenant = services.tenant_create_for_agency(
+                    access=access, client=client_info(request), **form.cleaned_data
+                )
             except ValidationError as error:
                 _form_errors(form, error)
             else:
                 messages.success(request, f"{tenant.name} is ready at {services.tenant_url(tenant)}")
                 return redirect("portal-agency", agency_id=agency.pk)
     tenants = selectors.tenant_list_for_agency(access=access)
-    events = selectors.audit_event_list_for_agency(access=access)[:25] if access.can(Capability.MANAGE) else []
-    return render(request, "portal/agency.html", {
-        "agency": agency, "agency_access": access, "tenants": tenants, "form": form, "events": events,
-        "can_manage": access.can(Capability.MANAGE),
-    })
+    events = (
+        selectors.audit_event_list_for_agency(access=access)[:25] if access.can(Capability.MANAGE) else []
+    )
+    return render(
+        request,
+        "portal/agency.html",
+        {
+            "agency": agency,
+            "agency_access": access,
+            "tenants": tenants,
+            "form": form,
+            "events": events,
+            "can_manage": access.can(Capability.MANAGE),
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -219,30 +235,38 @@ SECTIONS = {
     "listening": {
         "title": "Listening",
         "lead": "Mentions of your brand, products and competitors from social networks, news and feeds.",
-        "steps": ["Connect a source: a feed, a social account, a webhook or a file upload.",
-                  "Write a query for your brand, e.g. <code>acme AND (outage OR down*)</code>.",
-                  "Watch volume and sentiment here, with alerts when something changes."],
+        "steps": [
+            "Connect a source: a feed, a social account, a webhook or a file upload.",
+            "Write a query for your brand, e.g. <code>acme AND (outage OR down*)</code>.",
+            "Watch volume and sentiment here, with alerts when something changes.",
+        ],
     },
     "crisis": {
         "title": "Crisis",
         "lead": "An early-warning risk score, playbooks, incidents and approved statements.",
-        "steps": ["Review the playbooks for outages, breaches and product failures.",
-                  "Choose who approves holding statements.",
-                  "When risk climbs, declare an incident and follow the playbook."],
+        "steps": [
+            "Review the playbooks for outages, breaches and product failures.",
+            "Choose who approves holding statements.",
+            "When risk climbs, declare an incident and follow the playbook.",
+        ],
     },
     "audience": {
         "title": "Audience",
         "lead": "Contacts, segments learned from engagement, and when and how to reach each of them.",
-        "steps": ["Import your audience (CSV or NDJSON) with the purposes they consented to.",
-                  "Connect the channels you publish on.",
-                  "Let Candor learn segments and recommend messages and times."],
+        "steps": [
+            "Import your audience (CSV or NDJSON) with the purposes they consented to.",
+            "Connect the channels you publish on.",
+            "Let Candor learn segments and recommend messages and times.",
+        ],
     },
     "ethics": {
         "title": "Ethics",
         "lead": "Consent per contact and purpose, data-subject requests, bias audits and model cards.",
-        "steps": ["Define your processing purposes and notice texts.",
-                  "Record consents as you import contacts.",
-                  "Review the bias audit of each model before it is used."],
+        "steps": [
+            "Define your processing purposes and notice texts.",
+            "Record consents as you import contacts.",
+            "Review the bias audit of each model before it is used.",
+        ],
     },
 }
 
@@ -266,12 +290,20 @@ def members_view(request: HttpRequest, access: Access) -> HttpResponse:
         except ValidationError as error:
             _form_errors(form, error)
         else:
-            messages.success(request, f"{membership.user.email} was added as {membership.get_role_display()}.")
+            messages.success(
+                request, f"{membership.user.email} was added as {membership.get_role_display()}."
+            )
             return redirect("portal-members")
-    return render(request, "portal/members.html", {
-        "members": selectors.membership_list(access=access), "form": form, "role_form": MemberRoleForm(),
-        "can_own": access.can(Capability.OWN),
-    })
+    return render(
+        request,
+        "portal/members.html",
+        {
+            "members": selectors.membership_list(access=access),
+            "form": form,
+            "role_form": MemberRoleForm(),
+            "can_own": access.can(Capability.OWN),
+        },
+    )
 
 
 @require_POST
@@ -282,8 +314,9 @@ def member_role_view(request: HttpRequest, access: Access, membership_id: int) -
     try:
         if not form.is_valid():
             raise ValidationError(form.errors.get("role", ["Choose a role."])[0])
-        membership = services.member_change_role(access=access, membership=membership,
-                                                 role=form.cleaned_data["role"], client=client_info(request))
+        membership = services.member_change_role(
+            access=access, membership=membership, role=form.cleaned_data["role"], client=client_info(request)
+        )
         messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
     except (ValidationError, PermissionDenied) as error:
         messages.error(request, _message(error))
@@ -314,16 +347,23 @@ def tokens_view(request: HttpRequest, access: Access) -> HttpResponse:
     created = None
     if request.method == "POST" and form.is_valid():
         try:
-            token, raw = services.token_create(user=access.user, tenants=[access.tenant],
-                                               client=client_info(request), **form.cleaned_data)
+            token, raw = services.token_create(
+                user=access.user, tenants=[access.tenant], client=client_info(request), **form.cleaned_data
+            )
         except ValidationError as error:
             _form_errors(form, error)
         else:
             created = {"token": token, "raw": raw}
             form = TokenCreateForm()
-    return render(request, "portal/tokens.html", {
-        "tokens": selectors.token_list(access=access), "form": form, "created": created,
-    })
+    return render(
+        request,
+        "portal/tokens.html",
+        {
+            "tokens": selectors.token_list(access=access),
+            "form": form,
+            "created": created,
+        },
+    )
 
 
 @require_POST
@@ -376,8 +416,11 @@ public_urlpatterns: list[URLPattern] = [
     path("go/<slug:slug>/", go_view, name="portal-go"),
     path("agency/<int:agency_id>/", agency_view, name="portal-agency"),
     path("password-reset/", password_reset_view, name="password_reset"),
-    path("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
-        success_url=reverse_lazy("password_reset_complete")), name="password_reset_confirm"),
+    path(
+        "reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(success_url=reverse_lazy("password_reset_complete")),
+        name="password_reset_confirm",
+    ),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
 ]
 

@@ -58,25 +58,50 @@ _block_network()
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[World]:
+def django_db_setup(
+    request: pytest.FixtureRequest,
+    django_test_environment: None,
+    django_db_blocker: Any,
+    django_db_keepdb: bool,
+    django_db_modify_db_settings: None,
+) -> Iterator[World]:
+    """pytest-django's set-up, for every test session: it would skip the database when no test
+    asks for `db` (worker and browser tests use committed rows instead)."""
+    from django.test.utils import setup_databases, teardown_databases
+
     with django_db_blocker.unblock():
-        platform_ensure()
-        agency = Agency.objects.create(name="Agency Ag", slug="agency-ag")
-        a = tenant_create(name="Tenant A", slug="tenant-a", agency=agency)
-        b = tenant_create(name="Tenant B", slug="tenant-b")
-        users: dict[str, User] = {}
-        for role in Role.values:
-            users[f"a_{role}"] = User.objects.create_user(f"a-{role}@example.com", PASSWORD, full_name=f"A {role}")
-            Membership.objects.create(user=users[f"a_{role}"], tenant=a, role=role)
-        users["b_owner"] = User.objects.create_user("b-owner@example.com", PASSWORD, full_name="B owner")
-        Membership.objects.create(user=users["b_owner"], tenant=b, role=Role.OWNER)
-        users["b_admin"] = User.objects.create_user("b-admin@example.com", PASSWORD, full_name="B admin")
-        Membership.objects.create(user=users["b_admin"], tenant=b, role=Role.ADMIN)
-        users["ag_admin"] = User.objects.create_user("ag-admin@example.com", PASSWORD, full_name="Ag admin")
-        agency_member_set(agency=agency, user=users["ag_admin"], role=Role.ADMIN)
-        users["ag_viewer"] = User.objects.create_user("ag-viewer@example.com", PASSWORD)
-        agency_member_set(agency=agency, user=users["ag_viewer"], role=Role.VIEWER)
-        yield World(a=a, b=b, agency=agency, users=users)
+        config = setup_databases(
+            verbosity=request.config.option.verbose,
+            interactive=False,
+            keepdb=django_db_keepdb,
+            aliases={"default"},
+        )
+        world = _build_world()
+    yield world
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=request.config.option.verbose)
+
+
+def _build_world() -> World:
+    platform_ensure()
+    agency = Agency.objects.create(name="Agency Ag", slug="agency-ag")
+    a = tenant_create(name="Tenant A", slug="tenant-a", agency=agency)
+    b = tenant_create(name="Tenant B", slug="tenant-b")
+    users: dict[str, User] = {}
+    for role in Role.values:
+        users[f"a_{role}"] = User.objects.create_user(
+            f"a-{role}@example.com", PASSWORD, full_name=f"A {role}"
+        )
+        Membership.objects.create(user=users[f"a_{role}"], tenant=a, role=role)
+    users["b_owner"] = User.objects.create_user("b-owner@example.com", PASSWORD, full_name="B owner")
+    Membership.objects.create(user=users["b_owner"], tenant=b, role=Role.OWNER)
+    users["b_admin"] = User.objects.create_user("b-admin@example.com", PASSWORD, full_name="B admin")
+    Membership.objects.create(user=users["b_admin"], tenant=b, role=Role.ADMIN)
+    users["ag_admin"] = User.objects.create_user("ag-admin@example.com", PASSWORD, full_name="Ag admin")
+    agency_member_set(agency=agency, user=users["ag_admin"], role=Role.ADMIN)
+    users["ag_viewer"] = User.objects.create_user("ag-viewer@example.com", PASSWORD)
+    agency_member_set(agency=agency, user=users["ag_viewer"], role=Role.VIEWER)
+    return World(a=a, b=b, agency=agency, users=users)
 
 
 @pytest.fixture
@@ -146,7 +171,7 @@ def api_for(world: World) -> Any:
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def committed(django_db_setup: World, django_db_blocker: Any) -> Iterator[World]:
     """Autocommit access for tests that need other processes (a worker, a browser) to see rows."""
     with django_db_blocker.unblock():

@@ -7,6 +7,6 @@ from pathlib import Path
 os.environ.setdefault("CANDOR_DATA_DIR", str(Path(__file__).resolve().parent.parent / ".data" / "test"))
 os.environ.setdefault("API_TOKEN_RATE", "10000/min")
 
-from config.settings import *  # noqa: E402,F403
+from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; production uses PBKDF2

@@ -21,8 +21,15 @@ from tenants.access import Access, AgencyAccess, Capability, access_for, agency_
 from tenants.http import ClientInfo, client_info
 from tenants.models import ApiToken, Tenant
 
-_FINAL = ("get_queryset", "get_object", "initial", "get_permissions", "check_permissions",
-          "check_object_permissions", "get_authenticators")
+_FINAL = (
+    "get_queryset",
+    "get_object",
+    "initial",
+    "get_permissions",
+    "check_permissions",
+    "check_object_permissions",
+    "get_authenticators",
+)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -38,7 +45,9 @@ class _GuardedApi(viewsets.GenericViewSet):
             return
         for name in _FINAL:
             if name in cls.__dict__:
-                raise TypeError(f"{cls.__name__} may not override {name}(); implement scoped_queryset(access)")
+                raise TypeError(
+                    f"{cls.__name__} may not override {name}(); implement scoped_queryset(access)"
+                )
 
     def required_capability(self) -> Capability:
         action = getattr(self, "action", None)

@@ -13,22 +13,11 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "413", "415", "429")
-
-
-class ErrorBodySerializer(serializers.Serializer):
-    status = serializers.IntegerField()
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorBodySerializer()
 
 
 def _flatten(detail: Any) -> dict[str, list[str]]:
@@ -48,7 +37,9 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
     return {"non_field_errors": [str(v) for v in (detail if isinstance(detail, list) else [detail])]}
 
 
-def error_body(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, code: str, message: str, fields: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"status": status, "code": code, "message": message}
     if fields:
         body["fields"] = fields
@@ -86,19 +77,30 @@ def json_error(status: int, code: str, message: str) -> JsonResponse:
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular hook: document the shared error shape on every operation."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    schemas.setdefault("ErrorBody", {
-        "type": "object",
-        "required": ["status", "code", "message"],
-        "properties": {
-            "status": {"type": "integer"},
-            "code": {"type": "string"},
-            "message": {"type": "string"},
-            "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    schemas.setdefault(
+        "ErrorBody",
+        {
+            "type": "object",
+            "required": ["status", "code", "message"],
+            "properties": {
+                "status": {"type": "integer"},
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
         },
-    })
-    schemas.setdefault("Error", {
-        "type": "object", "required": ["error"], "properties": {"error": {"$ref": "#/components/schemas/ErrorBody"}},
-    })
+    )
+    schemas.setdefault(
+        "Error",
+        {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"$ref": "#/components/schemas/ErrorBody"}},
+        },
+    )
     ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     descriptions = {
         "400": "Invalid input: `fields` says what was wrong",

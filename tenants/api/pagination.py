@@ -12,10 +12,10 @@ class Cursor(CursorPagination):
     page_size_query_param = "page_size"
     ordering = ("-created_at", "-id")
 
-    def get_ordering(self, request, queryset, view):  # type: ignore[no-untyped-def]
+    def get_ordering(self, request, queryset, view):
         return getattr(view, "cursor_ordering", self.ordering)
 
-    def get_page_size(self, request):  # type: ignore[no-untyped-def]
+    def get_page_size(self, request):
         try:
             size = int(request.query_params[self.page_size_query_param])
         except (KeyError, ValueError):

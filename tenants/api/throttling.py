@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -22,7 +22,8 @@ class CallerRateThrottle(SimpleRateThrottle):
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         anonymous = not (request.user and request.user.is_authenticated)
-        self.rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["anon" if anonymous else "caller"]
+        rates = cast(dict[str, str], settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
+        self.rate = rates["anon" if anonymous else "caller"]
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
 

@@ -90,13 +90,17 @@ def test_an_expired_token_is_refused(world, api_for):
     from django.utils import timezone
 
     api = api_for("a_owner", scope="read")
-    ApiToken.objects.filter(user=world.users["a_owner"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    ApiToken.objects.filter(user=world.users["a_owner"]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     _error(api.get("/api/v1/me"), 401)
 
 
 def test_a_read_token_cannot_write(world, api_for):
     api = api_for("a_owner", scope="read")
-    _error(api.post("/api/v1/members", {"email": "x@example.com", "role": "viewer"}), 403, "permission_denied")
+    _error(
+        api.post("/api/v1/members", {"email": "x@example.com", "role": "viewer"}), 403, "permission_denied"
+    )
     assert not User.objects.filter(email="x@example.com").exists()
 
 
@@ -119,7 +123,9 @@ def test_session_writes_need_the_csrf_token(world):
 
 
 def test_admin_adds_a_member_who_gets_an_invitation(world, api_for):
-    response = api_for("a_admin").post("/api/v1/members", {"email": "New.Person@Example.com", "role": "analyst"})
+    response = api_for("a_admin").post(
+        "/api/v1/members", {"email": "New.Person@Example.com", "role": "analyst"}
+    )
     assert response.status_code == 201
     assert response.json()["email"] == "new.person@example.com" and response.json()["role"] == "analyst"
     assert len(mail.outbox) == 1 and "http://localhost:8000/reset/" in mail.outbox[0].body
@@ -156,10 +162,18 @@ def test_removing_a_member_ends_their_tokens_for_this_tenant(world, api_for):
 
 
 def test_mass_assignment_is_ignored(world, api_for):
-    response = api_for("a_admin").post("/api/v1/members", {
-        "email": "mass@example.com", "role": "viewer", "tenant": world.b.pk, "is_staff": True,
-        "is_superuser": True, "user": world.users["b_owner"].pk, "created_at": "2000-01-01T00:00:00Z",
-    })
+    response = api_for("a_admin").post(
+        "/api/v1/members",
+        {
+            "email": "mass@example.com",
+            "role": "viewer",
+            "tenant": world.b.pk,
+            "is_staff": True,
+            "is_superuser": True,
+            "user": world.users["b_owner"].pk,
+            "created_at": "2000-01-01T00:00:00Z",
+        },
+    )
     assert response.status_code == 201
     user = User.objects.get(email="mass@example.com")
     assert not user.is_staff and not user.is_superuser
@@ -169,8 +183,12 @@ def test_mass_assignment_is_ignored(world, api_for):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"email": "not-an-email", "role": "viewer"}, "email"), ({"email": "ok@example.com", "role": "god"}, "role"),
-     ({}, "email"), ({"email": "a-viewer@example.com", "role": "viewer"}, "email")],
+    [
+        ({"email": "not-an-email", "role": "viewer"}, "email"),
+        ({"email": "ok@example.com", "role": "god"}, "role"),
+        ({}, "email"),
+        ({"email": "a-viewer@example.com", "role": "viewer"}, "email"),
+    ],
 )
 def test_invalid_member_bodies_say_what_was_wrong(world, api_for, body, field):
     error = _error(api_for("a_admin").post("/api/v1/members", body), 400, "invalid")
@@ -210,7 +228,9 @@ def test_members_list_is_cursor_paginated_with_a_capped_page_size(world, api_for
 
 def test_list_filters(world, api_for):
     api = api_for("a_owner")
-    assert [m["role"] for m in api.get("/api/v1/members", {"role": "approver"}).json()["results"]] == ["approver"]
+    assert [m["role"] for m in api.get("/api/v1/members", {"role": "approver"}).json()["results"]] == [
+        "approver"
+    ]
     _error(api.get("/api/v1/members", {"role": "nonsense"}), 400)
 
 
@@ -253,10 +273,12 @@ def test_audit_log_is_for_admins_and_filters_by_action(world, api_for):
 
 def test_rate_limit_answers_429_with_retry_after(world, api_for):
     api = api_for("a_owner", scope="read")
-    with override_settings(REST_FRAMEWORK={
-        **__import__("django.conf").conf.settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"caller": "3/min", "anon": "3/min"},
-    }):
+    with override_settings(
+        REST_FRAMEWORK={
+            **__import__("django.conf").conf.settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {"caller": "3/min", "anon": "3/min"},
+        }
+    ):
         statuses = [api.get("/api/v1/me").status_code for _ in range(4)]
         response = api.get("/api/v1/me")
         other = api_for("a_admin", scope="read").get("/api/v1/me")
@@ -271,7 +293,9 @@ def test_rate_limit_answers_429_with_retry_after(world, api_for):
 
 def test_agency_admin_creates_a_client_tenant_through_the_api(world):
     api = Api("localhost", user=world.users["ag_admin"])
-    response = api.post(f"/api/v1/agencies/{world.agency.pk}/tenants", {"name": "Fresh Co", "slug": "fresh-co"})
+    response = api.post(
+        f"/api/v1/agencies/{world.agency.pk}/tenants", {"name": "Fresh Co", "slug": "fresh-co"}
+    )
     assert response.status_code == 201, response.content
     assert response.json()["url"] == "http://fresh-co.localhost:8000/"
     tenant = Tenant.objects.get(slug="fresh-co")
@@ -288,14 +312,18 @@ def test_agency_viewer_cannot_create_tenants_and_bad_slugs_are_explained(world):
     viewer = Api("localhost", user=world.users["ag_viewer"])
     _error(viewer.post(f"/api/v1/agencies/{world.agency.pk}/tenants", {"name": "X", "slug": "xx-co"}), 403)
     admin = Api("localhost", user=world.users["ag_admin"])
-    body = _error(admin.post(f"/api/v1/agencies/{world.agency.pk}/tenants", {"name": "X", "slug": "Bad!"}), 400)
+    body = _error(
+        admin.post(f"/api/v1/agencies/{world.agency.pk}/tenants", {"name": "X", "slug": "Bad!"}), 400
+    )
     assert "slug" in body["fields"]
 
 
 def test_agency_token_reaches_the_agency_endpoints_only_with_the_agency_scope(world):
     admin = Api("localhost", user=world.users["ag_admin"])
-    created = admin.post(f"/api/v1/agencies/{world.agency.pk}/tokens",
-                         {"name": "portfolio", "scope": "read", "tenants": ["tenant-a"]})
+    created = admin.post(
+        f"/api/v1/agencies/{world.agency.pk}/tokens",
+        {"name": "portfolio", "scope": "read", "tenants": ["tenant-a"]},
+    )
     assert created.status_code == 201, created.content
     raw = created.json()["token"]
     assert Api("localhost", token=raw).get(f"/api/v1/agencies/{world.agency.pk}/tenants").status_code == 200
@@ -307,7 +335,9 @@ def test_agency_audit_log_covers_its_clients(world):
     AuditEvent.objects.create(action="sign_in", actor_label="someone", tenant=world.a)
     AuditEvent.objects.create(action="sign_in", actor_label="other", tenant=world.b)
     api = Api("localhost", user=world.users["ag_admin"])
-    actors = {e["actor"] for e in api.get(f"/api/v1/agencies/{world.agency.pk}/audit-events").json()["results"]}
+    actors = {
+        e["actor"] for e in api.get(f"/api/v1/agencies/{world.agency.pk}/audit-events").json()["results"]
+    }
     assert "someone" in actors and "other" not in actors
 
 
@@ -319,14 +349,21 @@ def test_openapi_schema_lists_every_route_with_the_error_shape(world, client):
     assert response.status_code == 200
     schema = response.json()
     paths = schema["paths"]
-    for path in ("/api/v1/me", "/api/v1/members", "/api/v1/members/{id}", "/api/v1/tokens",
-                 "/api/v1/audit-events", "/api/v1/agencies/{agency_pk}/tenants"):
+    for path in (
+        "/api/v1/me",
+        "/api/v1/members",
+        "/api/v1/members/{id}",
+        "/api/v1/tokens",
+        "/api/v1/audit-events",
+        "/api/v1/agencies/{agency_pk}/tenants",
+    ):
         assert path in paths, path
     for path_item in paths.values():
         for operation in path_item.values():
             for status in ("400", "401", "403", "404", "429"):
                 assert operation["responses"][status]["content"]["application/json"]["schema"] == {
-                    "$ref": "#/components/schemas/Error"}
+                    "$ref": "#/components/schemas/Error"
+                }
     assert "bearerAuth" in schema["components"]["securitySchemes"]
     docs = client.get("/api/docs/", HTTP_HOST="tenant-a.localhost")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()

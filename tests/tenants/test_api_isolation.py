@@ -51,8 +51,11 @@ def test_the_walk_covers_every_tenant_and_agency_route():
 def test_tenant_b_reaches_nothing_of_tenant_a(world, api_for, credential):
     member = Membership.objects.filter(tenant=world.a).first()
     token, _ = token_create(user=world.users["a_owner"], name="a-secret", scope="read", tenants=[world.a])
-    api = api_for("b_owner", tenant=world.a, scope="write", tenants=[world.b]) if credential == "token" \
+    api = (
+        api_for("b_owner", tenant=world.a, scope="write", tenants=[world.b])
+        if credential == "token"
         else api_for("b_owner", tenant=world.a)
+    )
     leaks = ("a-owner@example.com", "a-secret", token.prefix)
     for route in _routes("config.urls_tenant"):
         for object_id in (member.pk, token.pk):

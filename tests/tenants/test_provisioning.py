@@ -48,8 +48,17 @@ def test_tenant_create_needs_a_name(world):
 
 
 def test_management_command_creates_a_tenant(world, capsys):
-    call_command("tenant_create", "--name", "Cmd Co", "--slug", "cmd-co", "--agency", "agency-ag",
-                 "--owner", "a-owner@example.com")
+    call_command(
+        "tenant_create",
+        "--name",
+        "Cmd Co",
+        "--slug",
+        "cmd-co",
+        "--agency",
+        "agency-ag",
+        "--owner",
+        "a-owner@example.com",
+    )
     tenant = Tenant.objects.get(slug="cmd-co")
     assert tenant.agency == world.agency
     assert "http://cmd-co.localhost" in capsys.readouterr().out

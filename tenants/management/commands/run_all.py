@@ -46,21 +46,50 @@ class Command(BaseCommand):
         binds = [f"127.0.0.1:{settings.PORT}"] + ([f"[::1]:{settings.PORT}"] if _ipv6_loopback() else [])
         bin_dir = os.path.dirname(sys.executable)
         commands = {
-            "web": [os.path.join(bin_dir, "gunicorn"), "config.wsgi", "--workers", str(options["web_workers"]),
-                    "--threads", "4", "--access-logfile", "-", *sum((["--bind", b] for b in binds), [])],
-            "worker": [os.path.join(bin_dir, "celery"), "-A", "config", "worker", "-Q", QUEUES,
-                       "--concurrency", "2", "--loglevel", "INFO"],
-            "beat": [os.path.join(bin_dir, "celery"), "-A", "config", "beat", "--loglevel", "INFO",
-                     "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+            "web": [
+                os.path.join(bin_dir, "gunicorn"),
+                "config.wsgi",
+                "--workers",
+                str(options["web_workers"]),
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                *[arg for b in binds for arg in ("--bind", b)],
+            ],
+            "worker": [
+                os.path.join(bin_dir, "celery"),
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                QUEUES,
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+            ],
+            "beat": [
+                os.path.join(bin_dir, "celery"),
+                "-A",
+                "config",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "-s",
+                settings.CELERY_BEAT_SCHEDULE_FILENAME,
+            ],
         }
         env = {**os.environ, "DATABASE_URL": _database_url()}
         children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}  # noqa: S603
         url = settings.CANDOR_PUBLIC_URL
-        self.stdout.write(self.style.SUCCESS(
-            f"\nCandor is running.\n  Sign in:  {url}/login/\n  API docs: {url}/api/docs/\n"
-            "  Demo:     owner@northwind.example / candor-demo-2026 (also admin@, analyst@, approver@,"
-            " viewer@, agency@)\n  Stop:     Ctrl-C\n"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nCandor is running.\n  Sign in:  {url}/login/\n  API docs: {url}/api/docs/\n"
+                "  Demo:     owner@northwind.example / candor-demo-2026 (also admin@, analyst@, approver@,"
+                " viewer@, agency@)\n  Stop:     Ctrl-C\n"
+            )
+        )
         stopping = False
 
         def stop(*_: object) -> None:

@@ -4,7 +4,8 @@ from django.db import transaction
 from tenants.models import Agency, Membership, Role, Tenant, User
 from tenants.services import agency_member_set, public_tenant_ensure, tenant_create, tenant_url
 
-DEMO_PASSWORD = "candor-demo-2026"
+# Printed by `make run` for the demo users; never used outside the demo seed.
+DEMO_PASSWORD = "candor-demo-2026"  # noqa: S105
 AGENCY = ("Northwind Communications", "northwind")
 CLIENTS = [
     ("Acme Cloud", "acme", "A cloud hosting provider"),
@@ -21,7 +22,9 @@ class Command(BaseCommand):
         agency, _ = Agency.objects.get_or_create(slug=AGENCY[1], defaults={"name": AGENCY[0]})
         tenants = []
         for name, slug, _about in CLIENTS:
-            tenant = Tenant.objects.filter(slug=slug).first() or tenant_create(name=name, slug=slug, agency=agency)
+            tenant = Tenant.objects.filter(slug=slug).first() or tenant_create(
+                name=name, slug=slug, agency=agency
+            )
             tenants.append(tenant)
         with transaction.atomic():
             agency_admin = _user("agency@northwind.example", "Nadia Agency")
@@ -33,8 +36,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("demo ready:"))
         for tenant in tenants:
             self.stdout.write(f"  {tenant.name}: {tenant_url(tenant)}")
-        self.stdout.write(f"  sign in as owner@northwind.example (or admin@, analyst@, approver@, viewer@,"
-                          f" agency@) with password {DEMO_PASSWORD}")
+        self.stdout.write(
+            f"  sign in as owner@northwind.example (or admin@, analyst@, approver@, viewer@,"
+            f" agency@) with password {DEMO_PASSWORD}"
+        )
 
 
 def _user(email: str, name: str) -> User:

@@ -29,5 +29,9 @@ class Command(BaseCommand):
         try:
             tenant = tenant_create(name=options["name"], slug=options["slug"], agency=agency, owner=owner)
         except ValidationError as error:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
-        self.stdout.write(self.style.SUCCESS(f"{tenant.name}: {tenant_url(tenant)} (schema {tenant.schema_name})"))
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
+            ) from error
+        self.stdout.write(
+            self.style.SUCCESS(f"{tenant.name}: {tenant_url(tenant)} (schema {tenant.schema_name})")
+        )
