@@ -66,9 +66,37 @@ def roles_in_tenant(*, user: User, tenant: Tenant) -> frozenset[str]:
     return frozenset(roles)
 
 
+def token_tenant_ids(token: ApiToken) -> frozenset[int]:
+    """The tenants a token names: loaded with the token at authentication, else queried."""
+    loaded = getattr(token, "tenant_ids", None)
+    if loaded is None:
+        loaded = list(token.tenants.values_list("pk", flat=True))
+    return frozenset(pk for pk in loaded if pk is not None)
+
+
+def roles_by_tenant(*, user: User) -> dict[int, frozenset[str]]:
+    """The user's roles in every client tenant they reach, direct or through an agency: one query."""
+    if not user.is_active:
+        return {}
+    direct = (
+        Membership.objects.filter(user=user, tenant__is_client=True)
+        .order_by()
+        .values_list("tenant_id", "role")
+    )
+    via_agency = (
+        Tenant.objects.filter(is_client=True, agency__memberships__user=user)
+        .order_by()
+        .values_list("id", "agency__memberships__role")
+    )
+    roles: dict[int, set[str]] = {}
+    for tenant_id, role in direct.union(via_agency, all=True):
+        roles.setdefault(tenant_id, set()).add(role)
+    return {tenant_id: frozenset(found) for tenant_id, found in roles.items()}
+
+
 def access_for(*, user: User, tenant: Tenant, token: ApiToken | None = None) -> Access | None:
     """The caller's access to `tenant`, or None when the tenant must look absent to them."""
-    if token is not None and not token.tenants.filter(pk=tenant.pk).exists():
+    if token is not None and tenant.pk not in token_tenant_ids(token):
         return None
     roles = roles_in_tenant(user=user, tenant=tenant)
     if not roles:

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tenants import selectors, services
-from tenants.access import Access, AgencyAccess, Capability, access_for
+from tenants.access import Access, AgencyAccess, Capability, roles_by_tenant, token_tenant_ids
 from tenants.api.base import AccountApi, AgencyApi, TenantApi
 from tenants.api.errors import error_body
 from tenants.filters import AuditEventFilter, MemberFilter, TenantFilter, TokenFilter
@@ -31,31 +31,26 @@ from tenants.serializers import (
 )
 
 
+def _tenant_summary(tenant: Tenant, roles: frozenset[str]) -> dict[str, Any]:
+    return {
+        "id": tenant.pk,
+        "name": tenant.name,
+        "slug": tenant.slug,
+        "url": services.tenant_url(tenant),
+        "roles": sorted(roles),
+    }
+
+
 def _me_payload(*, user: User, token: ApiToken | None, access: Access | None) -> dict[str, Any]:
-    tenants = selectors.tenant_list_for_user(user=user)
+    roles = roles_by_tenant(user=user)
     if token is not None:
-        tenants = tenants.filter(pk__in=token.tenants.values("pk"))
-    reachable = []
-    for tenant in tenants:
-        tenant_access = access_for(user=user, tenant=tenant)
-        reachable.append(
-            {
-                "id": tenant.pk,
-                "name": tenant.name,
-                "slug": tenant.slug,
-                "url": services.tenant_url(tenant),
-                "roles": sorted(tenant_access.roles) if tenant_access else [],
-            }
-        )
-    current = None
-    if access is not None:
-        current = {
-            "id": access.tenant.pk,
-            "name": access.tenant.name,
-            "slug": access.tenant.slug,
-            "url": services.tenant_url(access.tenant),
-            "roles": sorted(access.roles),
-        }
+        named = token_tenant_ids(token)
+        roles = {tenant_id: found for tenant_id, found in roles.items() if tenant_id in named}
+    reachable = [
+        _tenant_summary(tenant, roles[tenant.pk])
+        for tenant in Tenant.objects.filter(pk__in=roles).order_by("name")
+    ]
+    current = _tenant_summary(access.tenant, access.roles) if access is not None else None
     agencies = [
         {"id": m.agency_id, "name": m.agency.name, "role": m.role}
         for m in user.agency_memberships.select_related("agency")

@@ -13,8 +13,10 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.core import signing
 from django.core.cache import cache
+from django.db.models import Value
 from django.http import HttpRequest
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -134,7 +136,12 @@ def token_authenticate(raw: str) -> ApiToken | None:
     parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1].isalnum():
         return None
-    token = ApiToken.objects.select_related("user").filter(prefix=parts[1]).first()
+    token = (
+        ApiToken.objects.select_related("user")
+        .annotate(tenant_ids=ArrayAgg("tenants__id", default=Value([])))
+        .filter(prefix=parts[1])
+        .first()
+    )
     expected = token.digest if token is not None else "0" * 64
     if not hmac.compare_digest(expected, token_digest(raw)) or token is None or not token.is_active:
         return None

@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
+from tenants.middleware import routes_clear
 from tenants.models import Agency, Membership, Role, Tenant, User
 from tenants.services import (
     agency_member_set,
@@ -121,6 +122,7 @@ def world(django_db_setup: World, db: None) -> World:
 def _fresh_state() -> Iterator[None]:
     yield
     cache.clear()
+    routes_clear()
     connection.set_schema_to_public()
 
 
