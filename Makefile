@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck bench browser-deps clean
+.PHONY: install run test lint typecheck bench browser-deps screenshots clean
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ typecheck: install
 
 test: install browser-deps lint typecheck
 	$(VENV)/bin/pytest
+
+# The README's screenshots come from the browser tests.
+screenshots: install browser-deps
+	CANDOR_SCREENSHOTS_DIR=docs/screenshots $(VENV)/bin/pytest tests/browser/test_screenshots.py -q
 
 bench: install
 	@set -e; for script in bench/*.py; do \

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from tenants.models import Role, TokenScope
@@ -18,6 +20,11 @@ class MemberAddForm(forms.Form):
     email = forms.EmailField()
     full_name = forms.CharField(max_length=200, required=False, label="Name")
     role = forms.ChoiceField(choices=Role.choices, initial=Role.ANALYST)
+
+    def __init__(self, *args: Any, can_own: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not can_own:  # only owners hand out the owner role; don't offer what will be refused
+            self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]
 
 
 class MemberRoleForm(forms.Form):

@@ -283,7 +283,7 @@ def section_view(request: HttpRequest, access: Access, section: str) -> HttpResp
 
 @tenant_page(Capability.MANAGE)
 def members_view(request: HttpRequest, access: Access) -> HttpResponse:
-    form = MemberAddForm(request.POST or None)
+    form = MemberAddForm(request.POST or None, can_own=access.can(Capability.OWN))
     if request.method == "POST" and form.is_valid():
         try:
             membership = services.member_add(access=access, client=client_info(request), **form.cleaned_data)
@@ -341,27 +341,31 @@ def _message(error: Exception) -> str:
     return str(error) or "Not allowed."
 
 
+NEW_TOKEN_SESSION_KEY = "portal:new-token"  # noqa: S105 - a session key name
+
+
 @tenant_page(Capability.MANAGE)
 def tokens_view(request: HttpRequest, access: Access) -> HttpResponse:
+    """Create (POST, then redirect, so a reload cannot mint a second token) and list tokens. The new
+    secret rides in the session to the next page view, which removes it: it is shown once."""
     form = TokenCreateForm(request.POST or None)
-    created = None
     if request.method == "POST" and form.is_valid():
         try:
-            token, raw = services.token_create(
+            _, raw = services.token_create(
                 user=access.user, tenants=[access.tenant], client=client_info(request), **form.cleaned_data
             )
         except ValidationError as error:
             _form_errors(form, error)
         else:
-            created = {"token": token, "raw": raw}
-            form = TokenCreateForm()
+            request.session[NEW_TOKEN_SESSION_KEY] = raw
+            return redirect("portal-tokens")
     return render(
         request,
         "portal/tokens.html",
         {
             "tokens": selectors.token_list(access=access),
             "form": form,
-            "created": created,
+            "new_token": request.session.pop(NEW_TOKEN_SESSION_KEY, None),
         },
     )
 

@@ -165,23 +165,28 @@ def test_members_of_another_tenant_cannot_be_edited_through_this_host(world):
 def test_tokens_page_shows_the_secret_once_and_revokes(world):
     client = on("tenant-a")
     client.force_login(world.users["a_admin"])
-    page = client.post("/settings/tokens/", {"name": "Looker", "scope": "read"}).content.decode()
+    created = client.post("/settings/tokens/", {"name": "Looker", "scope": "read"})
+    assert created.status_code == 302, "post/redirect/get: a reload cannot mint a second token"
+    page = client.get(created["Location"]).content.decode()
     raw = re.search(r'value="(cnd_[^"]+)"', page).group(1)
-    assert (
-        Client(HTTP_HOST="tenant-a.localhost")
-        .get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {raw}")
-        .status_code
-        == 200
-    )
+    api = Client(HTTP_HOST="tenant-a.localhost")
+    assert api.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
     assert raw not in client.get("/settings/tokens/").content.decode()
     token = ApiToken.objects.get(name="Looker")
     client.post(f"/settings/tokens/{token.pk}/revoke/")
-    assert (
-        Client(HTTP_HOST="tenant-a.localhost")
-        .get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {raw}")
-        .status_code
-        == 401
-    )
+    assert api.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
+
+
+def test_admins_are_not_offered_owner_actions(world):
+    client = on("tenant-a")
+    client.force_login(world.users["a_admin"])
+    page = client.get("/settings/members/").content.decode()
+    assert '<option value="owner"' not in page
+    owner = Membership.objects.get(user=world.users["a_owner"], tenant=world.a)
+    assert f"/settings/members/{owner.pk}/remove/" not in page
+    owner_client = on("tenant-a")
+    owner_client.force_login(world.users["a_owner"])
+    assert '<option value="owner"' in owner_client.get("/settings/members/").content.decode()
 
 
 def test_audit_page_lists_this_tenants_events_only(world):
