@@ -21,6 +21,7 @@ if not os.environ.get("XDG_RUNTIME_DIR"):
     _runtime.mkdir(mode=0o700, exist_ok=True)
     os.environ["XDG_RUNTIME_DIR"] = str(_runtime)
 import pgserver
+from pgserver._commands import pg_ctl  # the bundled pg_ctl, run as pgserver's system user
 
 # pgserver logs every attach and detach at INFO: one line per manage.py call is noise.
 logging.getLogger("pgserver").setLevel(logging.WARNING)
@@ -49,8 +50,14 @@ def database_url(base: Path) -> str:
 
 
 def stop(base: Path) -> None:
-    server = pgserver.get_server(_data_dir(base), cleanup_mode="stop")
-    server.cleanup()
+    """Stop the embedded server, whichever process started it. pgserver stops a server only when
+    the last process that registered a handle cleans up, and a process that died without cleaning
+    up leaves its registration behind; so ask pg_ctl directly (a fast shutdown)."""
+    data = _data_dir(base)
+    if not (data / "postmaster.pid").exists():
+        return
+    server = pgserver.get_server(data, cleanup_mode=None)
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=data, user=server.system_user)
 
 
 def url_for(db: dict[str, Any]) -> str:

@@ -55,6 +55,8 @@ class Command(BaseCommand):
                 "4",
                 "--access-logfile",
                 "-",
+                # gunicorn 27 opens ~/.gunicorn/gunicorn.ctl by default: two servers would share it.
+                "--no-control-socket",
                 *[arg for b in binds for arg in ("--bind", b)],
             ],
             "worker": [
