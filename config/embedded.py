@@ -21,7 +21,9 @@ if not os.environ.get("XDG_RUNTIME_DIR"):
     _runtime.mkdir(mode=0o700, exist_ok=True)
     os.environ["XDG_RUNTIME_DIR"] = str(_runtime)
 import pgserver
-from pgserver._commands import pg_ctl  # the bundled pg_ctl, run as pgserver's system user
+
+# The bundled pg_ctl, run as pgserver's system user (the module defines its commands dynamically).
+from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
 # pgserver logs every attach and detach at INFO: one line per manage.py call is noise.
 logging.getLogger("pgserver").setLevel(logging.WARNING)

@@ -23,8 +23,10 @@ class MemberAddForm(forms.Form):
 
     def __init__(self, *args: Any, can_own: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not can_own:  # only owners hand out the owner role; don't offer what will be refused
-            self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]
+        role = self.fields["role"]
+        if not can_own and isinstance(role, forms.ChoiceField):
+            # Only owners hand out the owner role: don't offer what would be refused.
+            role.choices = [c for c in Role.choices if c[0] != Role.OWNER]
 
 
 class MemberRoleForm(forms.Form):
