@@ -41,6 +41,8 @@ def _development_secret_key() -> str:
     return path.read_text().strip()
 
 
+# Fernet keys for secrets at rest (tenants.crypto); empty derives one from SECRET_KEY.
+CANDOR_ENCRYPTION_KEYS = env.list("CANDOR_ENCRYPTION_KEYS", default=[])
 SECRET_KEY = (
     _required("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", default="") or _development_secret_key()
 )
@@ -66,6 +68,7 @@ SHARED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -230,6 +233,12 @@ SPECTACULAR_SETTINGS = {
         "tenants.api.errors.add_error_responses",
     ],
 }
+
+# Listening ---------------------------------------------------------------------------------------
+# Private networks connectors may fetch from (CIDRs): empty in production (SSRF, OWASP API7).
+LISTENING_FETCH_ALLOWED_NETWORKS = env.list("LISTENING_FETCH_ALLOWED_NETWORKS", default=[])
+LISTENING_BULK_MAX_ITEMS = 10_000
+LISTENING_ENRICH_BATCH = env.int("LISTENING_ENRICH_BATCH", default=128)
 
 # Celery ------------------------------------------------------------------------------------------
 # The embedded default is a real worker process on a filesystem transport: no service to install.

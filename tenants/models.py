@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
+from django_tenants.utils import get_creation_fakes_migrations, schema_exists
+
+from tenants.cloning import clone_schema
 
 slug_validator = RegexValidator(
     r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$",
@@ -53,6 +57,25 @@ class Tenant(TenantMixin):
 
     auto_create_schema = True
     auto_drop_schema = True
+
+    def create_schema(
+        self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1
+    ) -> bool:
+        """Clone the migrated template (tenants.cloning) instead of django-tenants' clone function,
+        which loses the dimensions of pgvector columns. The template itself, and installations
+        that switched cloning off, are built by running the migrations."""
+        template = settings.TENANT_BASE_SCHEMA
+        if (
+            not sync_schema
+            or not get_creation_fakes_migrations()
+            or self.schema_name == template
+            or not schema_exists(template)
+        ):
+            return bool(super().create_schema(check_if_exists, sync_schema, verbosity))
+        if check_if_exists and schema_exists(self.schema_name):
+            return False
+        clone_schema(template, self.schema_name)
+        return True
 
     class Meta:
         ordering = ["name"]
