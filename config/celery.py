@@ -14,12 +14,37 @@ app = CeleryApp("candor")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("default", "ingest", "nlp", "ml", "publish")]
 app.conf.task_default_queue = "default"
+app.conf.task_routes = {
+    "listening.tasks.enrich_mentions": {"queue": "nlp"},
+    "listening.tasks.backfill_query": {"queue": "ingest"},
+    "listening.tasks.poll_source": {"queue": "ingest"},
+    "listening.tasks.import_upload": {"queue": "ingest"},
+}
+# Publishing must not hold an ingest request when the broker is down: try once more, briefly, then
+# give up (the mention is stored; the sweep queues its enrichment later).
+app.conf.task_publish_retry_policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+app.conf.broker_connection_timeout = 2
 app.conf.beat_schedule = {
     # Beat has no tenant: one periodic task per kind of work fans out one task per tenant.
     "tenants-heartbeat": {
         "task": "tenants.tasks.fan_out",
         "schedule": crontab(minute="*/5"),
         "args": ("tenants.tasks.tenant_heartbeat",),
+    },
+    "listening-sweep-unenriched": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute="*"),
+        "args": ("listening.tasks.sweep_unenriched",),
+    },
+    "listening-poll-sources": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute="*"),
+        "args": ("listening.tasks.poll_due_sources",),
+    },
+    "listening-purge-webhook-deliveries": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute=41, hour=3),
+        "args": ("listening.tasks.purge_webhook_deliveries",),
     },
     "tenants-purge-expired": {
         "task": "tenants.tasks.purge_expired",

@@ -237,7 +237,15 @@ SPECTACULAR_SETTINGS = {
 # Listening ---------------------------------------------------------------------------------------
 # Private networks connectors may fetch from (CIDRs): empty in production (SSRF, OWASP API7).
 LISTENING_FETCH_ALLOWED_NETWORKS = env.list("LISTENING_FETCH_ALLOWED_NETWORKS", default=[])
+LISTENING_FETCH_ALLOWED_PORTS = [
+    int(p) for p in env.list("LISTENING_FETCH_ALLOWED_PORTS", default=[80, 443, 8080, 8443])
+]
+# A CA bundle for feeds behind an on-premise certificate authority (default: the system's).
+LISTENING_FETCH_CA_BUNDLE = env.str("LISTENING_FETCH_CA_BUNDLE", default="") or None
+LISTENING_FETCH_MAX_BYTES = env.int("LISTENING_FETCH_MAX_BYTES", default=10 * 1024 * 1024)
+LISTENING_FETCH_TIMEOUT_S = env.float("LISTENING_FETCH_TIMEOUT_S", default=30.0)
 LISTENING_BULK_MAX_ITEMS = 10_000
+LISTENING_UPLOAD_MAX_BYTES = env.int("LISTENING_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
 LISTENING_ENRICH_BATCH = env.int("LISTENING_ENRICH_BATCH", default=128)
 
 # Celery ------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ class Source(models.Model):
     is_active = models.BooleanField(default=True)
     poll_interval_s = models.PositiveIntegerField(default=300)
     cursor = models.CharField(max_length=200, blank=True)
-    etag = models.CharField(max_length=300, blank=True)
+    etag = models.CharField(max_length=512, blank=True)
     last_modified = models.CharField(max_length=100, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
@@ -97,7 +97,9 @@ class Mention(models.Model):
     sentiment_score = models.FloatField(null=True, blank=True)
     embedding = VectorField(dimensions=EMBEDDING_DIM, null=True, blank=True)
     search_vector = SearchVectorField(null=True, blank=True)
-    story = models.ForeignKey(Story, null=True, blank=True, on_delete=models.SET_NULL, related_name="mentions")
+    story = models.ForeignKey(
+        Story, null=True, blank=True, on_delete=models.SET_NULL, related_name="mentions"
+    )
     is_share = models.BooleanField(default=False)
     enriched_at = models.DateTimeField(null=True, blank=True)
     enrich_attempts = models.PositiveSmallIntegerField(default=0)
@@ -113,8 +115,13 @@ class Mention(models.Model):
             # The sweep finds never-enriched mentions through this small partial index.
             models.Index(fields=["id"], condition=Q(enriched_at__isnull=True), name="mention_unenriched"),
             GinIndex(fields=["search_vector"], name="mention_search"),
-            HnswIndex(name="mention_embedding", fields=["embedding"], m=16, ef_construction=64,
-                      opclasses=["vector_cosine_ops"]),
+            HnswIndex(
+                name="mention_embedding",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
         ]
 
     def __str__(self) -> str:
@@ -147,7 +154,9 @@ class Query(models.Model):
     # Backfill re-matches stored mentions whenever the expression changes; `revision` fences a
     # stale backfill job out when the expression changes again while it runs.
     revision = models.PositiveIntegerField(default=1)
-    backfill_status = models.CharField(max_length=16, choices=BackfillStatus.choices, default=BackfillStatus.IDLE)
+    backfill_status = models.CharField(
+        max_length=16, choices=BackfillStatus.choices, default=BackfillStatus.IDLE
+    )
     backfill_done = models.PositiveIntegerField(default=0)
     backfill_total = models.PositiveIntegerField(default=0)
     backfill_error = models.TextField(blank=True)
@@ -185,7 +194,9 @@ class WebhookDelivery(models.Model):
     stored = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["source", "delivery_id"], name="webhook_delivery_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "delivery_id"], name="webhook_delivery_unique")
+        ]
 
     def __str__(self) -> str:
         return self.delivery_id
@@ -206,6 +217,7 @@ class UploadJob(models.Model):
     file = models.FileField(upload_to="uploads/")
     original_name = models.CharField(max_length=255)
     file_format = models.CharField(max_length=8)  # csv or ndjson
+    delimiter = models.CharField(max_length=1, blank=True)  # of a CSV file, as sniffed
     mapping = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.MAPPING)
     rows_total = models.PositiveIntegerField(default=0)

@@ -433,7 +433,12 @@ tenant_urlpatterns: list[URLPattern] = [
     path("login/", tenant_login_view, name="portal-login"),
     path("logout/", tenant_sign_out_view, name="portal-logout"),
     path("auth/handoff/", handoff_view, name="portal-handoff"),
-    *[path(f"{key}/", section_view, {"section": key}, name=f"portal-{key}") for key in SECTIONS],
+    # Listening has pages of its own (listening.views); the other sections are still empty states.
+    *[
+        path(f"{key}/", section_view, {"section": key}, name=f"portal-{key}")
+        for key in SECTIONS
+        if key != "listening"
+    ],
     path("settings/members/", members_view, name="portal-members"),
     path("settings/members/<int:membership_id>/role/", member_role_view, name="portal-member-role"),
     path("settings/members/<int:membership_id>/remove/", member_remove_view, name="portal-member-remove"),

@@ -7,9 +7,14 @@ session's tenants. Tests that need committed data use `committed` and clean up a
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,3 +183,60 @@ def committed(django_db_setup: World, django_db_blocker: Any) -> Iterator[World]
     """Autocommit access for tests that need other processes (a worker, a browser) to see rows."""
     with django_db_blocker.unblock():
         yield django_db_setup
+
+
+@pytest.fixture(scope="session")
+def celery_worker(committed: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real Celery worker process on every queue, the configured broker (Redis in CI, the
+    embedded filesystem transport otherwise) and the test database. Yields its log file."""
+    from config.celery import app
+    from config.embedded import url_for
+
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    app.control.purge()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": url_for(settings.DATABASES["default"]),
+        "CANDOR_DATA_DIR": str(settings.DATA_DIR),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+    }
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "default,ingest,nlp,ml,publish",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--without-heartbeat",
+                "--without-gossip",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_for(predicate: Any, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False

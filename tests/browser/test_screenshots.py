@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 
 from tenants.models import ApiToken
 from tests.browser.conftest import SCREENSHOTS, LiveServer, open_workspace, sign_in
+from tests.browser.test_listening import seeded_stream
 from tests.conftest import World
 
 pytestmark = pytest.mark.browser
@@ -24,13 +25,22 @@ def new_tokens_removed(committed: World) -> Iterator[None]:
         ApiToken.objects.filter(id__gt=last, user=committed.users["ag_admin"]).delete()
 
 
+@pytest.fixture
+def listening_stream(committed: World) -> Iterator[None]:
+    """The stream is shown with a few mentions in it: removed after the test."""
+    with seeded_stream(committed):
+        yield
+
+
 def shoot(page: Page, name: str) -> None:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
     assert path.stat().st_size > 10_000, f"{path} looks empty"
 
 
-def test_readme_screenshots(page: Page, live: LiveServer, new_tokens_removed: None) -> None:
+def test_readme_screenshots(
+    page: Page, live: LiveServer, new_tokens_removed: None, listening_stream: None
+) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     page.goto(f"{live.public}/login/")
@@ -59,3 +69,7 @@ def test_readme_screenshots(page: Page, live: LiveServer, new_tokens_removed: No
     page.goto(page.url)
     expect(page.get_by_test_id("tokens-table")).to_contain_text("Weekly BI export")
     shoot(page, "tokens")
+
+    nav.get_by_role("link", name="Listening").click()
+    expect(page.get_by_test_id("mention-list")).to_contain_text("Dana Reyes")
+    shoot(page, "listening")

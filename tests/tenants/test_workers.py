@@ -3,74 +3,26 @@ the embedded filesystem transport otherwise) and the test database."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
-from config.celery import app
-from config.embedded import url_for
 from tenants.models import Tenant
 from tenants.tasking import send_in_tenant
 from tenants.tasks import HEARTBEAT_KEY, fan_out, tenant_heartbeat
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.worker
 
 
 @pytest.fixture(scope="module")
-def worker(committed, tmp_path_factory) -> Iterator[Path]:
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    app.control.purge()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": url_for(settings.DATABASES["default"]),
-        "CANDOR_DATA_DIR": str(settings.DATA_DIR),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-    }
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "default",
-                "--concurrency",
-                "1",
-                "--pool",
-                "prefork",
-                "--loglevel",
-                "INFO",
-                "--without-heartbeat",
-                "--without-gossip",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield log
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def worker(celery_worker):
+    return celery_worker
 
 
 def _beat_in(tenant: Tenant) -> dict | None:
@@ -78,21 +30,12 @@ def _beat_in(tenant: Tenant) -> dict | None:
         return cache.get(HEARTBEAT_KEY)
 
 
-def _wait(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_a_task_sent_inside_a_tenant_runs_in_that_tenants_schema(worker, committed):
     nonce = secrets.token_hex(6)
     send_in_tenant(committed.a, tenant_heartbeat, nonce)
     send_in_tenant(committed.b, tenant_heartbeat, nonce)
-    assert _wait(lambda: (_beat_in(committed.a) or {}).get("nonce") == nonce), worker.read_text()[-3000:]
-    assert _wait(lambda: (_beat_in(committed.b) or {}).get("nonce") == nonce), worker.read_text()[-3000:]
+    assert wait_for(lambda: (_beat_in(committed.a) or {}).get("nonce") == nonce), worker.read_text()[-3000:]
+    assert wait_for(lambda: (_beat_in(committed.b) or {}).get("nonce") == nonce), worker.read_text()[-3000:]
     assert _beat_in(committed.a)["schema"] == "t_tenant_a"
     assert _beat_in(committed.b)["schema"] == "t_tenant_b"
 
@@ -101,7 +44,7 @@ def test_a_tenant_task_sent_without_a_tenant_fails_loudly(worker, committed):
     nonce = secrets.token_hex(6)
     with schema_context("public"):
         tenant_heartbeat.delay(nonce)
-        assert _wait(lambda: "sent without a tenant context" in worker.read_text()), worker.read_text()[
+        assert wait_for(lambda: "sent without a tenant context" in worker.read_text()), worker.read_text()[
             -3000:
         ]
         assert (cache.get(HEARTBEAT_KEY) or {}).get("nonce") != nonce
@@ -111,7 +54,9 @@ def test_beat_fan_out_reaches_every_tenant_in_its_own_schema(worker, committed):
     started = timezone.now().isoformat()
     fan_out.delay("tenants.tasks.tenant_heartbeat")
     for tenant in (committed.a, committed.b):
-        assert _wait(lambda t=tenant: (_beat_in(t) or {}).get("at", "") > started), worker.read_text()[-3000:]
+        assert wait_for(lambda t=tenant: (_beat_in(t) or {}).get("at", "") > started), worker.read_text()[
+            -3000:
+        ]
         assert _beat_in(tenant)["schema"] == tenant.schema_name
 
 

@@ -1,0 +1,335 @@
+"""Listening API: sources, ingest (bulk and signed webhooks), uploads, queries, mentions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpRequest, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from listening import selectors
+from listening.connectors import bulk, webhook
+from listening.connectors.base import ConnectorError
+from listening.connectors.items import PayloadRejected
+from listening.models import Mention, Query, Sentiment, Source, SourceKind, UploadJob
+from listening.serializers import (
+    IngestResultSerializer,
+    MentionSerializer,
+    QueryPreviewInSerializer,
+    QueryPreviewSerializer,
+    QuerySerializer,
+    QueryUpdateSerializer,
+    QueryWriteSerializer,
+    SimilarMentionSerializer,
+    SourceCreateSerializer,
+    SourceSecretSerializer,
+    SourceSerializer,
+    SourceUpdateSerializer,
+    UploadCreatedSerializer,
+    UploadCreateSerializer,
+    UploadJobSerializer,
+    UploadMappingSerializer,
+)
+from listening.services import queries, sources, uploads
+from listening.services.ingest import mention_ingest
+from tenants.access import Access, Capability
+from tenants.api.base import TenantApi
+from tenants.api.errors import error_body, json_error
+
+
+def _too_large(request: HttpRequest | Request) -> bool:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > settings.API_MAX_BODY_BYTES
+    except ValueError:
+        return True
+
+
+def _rejected(errors: list[Any]) -> int:
+    """Items refused (an item may have several errors)."""
+    return len({e.index for e in errors})
+
+
+def _errors(errors: list[Any]) -> list[dict[str, Any]]:
+    return [{"index": e.index, "field": e.field, "message": e.message} for e in errors]
+
+
+class SourceApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
+    """Where mentions come from: signed webhooks, the bulk API, uploads, RSS/Atom feeds, Mastodon."""
+
+    serializer_class = SourceSerializer
+    cursor_ordering = ("name", "id")
+
+    def scoped_queryset(self, access: Access) -> QuerySet[Source]:
+        return selectors.source_list()
+
+    @extend_schema(request=SourceCreateSerializer, responses={201: SourceSecretSerializer})
+    def create(self, request: Request) -> Response:
+        data = SourceCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        created = sources.source_create(**data.validated_data)
+        body = SourceSecretSerializer(created.source, context={"request": request}).data
+        return Response({**body, "secret": created.secret or None}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=SourceUpdateSerializer, responses=SourceSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        data = SourceUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        source = sources.source_update(source=self.get_object(), **data.validated_data)
+        return Response(SourceSerializer(source, context={"request": request}).data)
+
+    @extend_schema(request=None, responses=SourceSecretSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, pk: str) -> Response:
+        """A new webhook secret, shown once; the previous one keeps working for 24 hours."""
+        source = self.get_object()
+        secret = sources.source_rotate_secret(source=source)
+        return Response({**SourceSerializer(source, context={"request": request}).data, "secret": secret})
+
+    @extend_schema(
+        request={
+            "application/json": {"type": "array", "items": {"type": "object"}},
+            "application/x-ndjson": {"type": "string"},
+        },
+        responses={200: IngestResultSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="mentions", parser_classes=[])
+    def ingest(self, request: Request, pk: str) -> Response:
+        """Bulk ingest into an API source: a JSON array or NDJSON, up to 10,000 mentions. Invalid
+        items are reported by index while the valid ones are stored; sending the same mention twice
+        stores it once."""
+        source = self.get_object()
+        if source.kind != SourceKind.API:
+            return Response(
+                error_body(400, "invalid", "Bulk ingest goes to a source of kind 'api'."), status=400
+            )
+        if _too_large(request):
+            return Response(
+                error_body(413, "too_large", "The body is larger than the API accepts."), status=413
+            )
+        try:
+            items, errors = bulk.parse_bulk(
+                request._request.body, request.content_type or "", max_items=settings.LISTENING_BULK_MAX_ITEMS
+            )
+        except PayloadRejected as error:
+            return Response(error_body(400, "invalid", str(error)), status=400)
+        result = mention_ingest(source=source, items=[item for _, item in items])
+        body = {
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "rejected": _rejected(errors),
+            "errors": _errors(errors),
+        }
+        return Response(body, status=400 if errors and not items else 200)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class WebhookView(View):
+    """Signed push webhooks: no token, the HMAC signature is the credential. Answered 2xx only once
+    the mentions are committed (RELIABILITY 10), with the shape of WebhookResultSerializer."""
+
+    def post(self, request: HttpRequest, source_id: int) -> JsonResponse:
+        if _too_large(request):
+            return json_error(413, "too_large", "The body is larger than the API accepts.")
+        source = Source.objects.filter(pk=source_id).first()
+        if source is None:
+            return json_error(404, "not_found", "No such source.")
+        try:
+            outcome = sources.webhook_receive(source=source, headers=request.headers, body=request.body)
+        except webhook.WebhookRejected as error:
+            return json_error(error.status, error.code, str(error))
+        except ConnectorError as error:
+            return json_error(400, "invalid", str(error))
+        result = outcome.result
+        return JsonResponse(
+            {
+                "stored": result.stored,
+                "duplicates": result.duplicates,
+                "rejected": _rejected(outcome.errors),
+                "errors": _errors(outcome.errors),
+                "replayed": outcome.replayed,
+            }
+        )
+
+
+class UploadApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
+    """File uploads (CSV or NDJSON): upload, check the column mapping, start, follow the progress."""
+
+    serializer_class = UploadJobSerializer
+
+    def scoped_queryset(self, access: Access) -> QuerySet[UploadJob]:
+        return selectors.upload_list()
+
+    @extend_schema(
+        request={"multipart/form-data": UploadCreateSerializer}, responses={201: UploadCreatedSerializer}
+    )
+    def create(self, request: Request) -> Response:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.LISTENING_UPLOAD_MAX_BYTES:
+            return Response(
+                error_body(413, "too_large", "The file is larger than uploads accept."), status=413
+            )
+        data = UploadCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        source = None
+        if data.validated_data.get("source") is not None:
+            source = selectors.source_get(source_id=data.validated_data["source"])
+        created = uploads.upload_create(
+            file=data.validated_data["file"], source=source, created_by_id=self.access.user.pk
+        )
+        preview = created.preview
+        return Response(
+            {
+                "job": UploadJobSerializer(created.job).data,
+                "preview": {
+                    "format": preview.format,
+                    "columns": preview.columns,
+                    "sample_rows": preview.sample_rows,
+                    "suggested_mapping": preview.suggested_mapping,
+                },
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=UploadMappingSerializer, responses=UploadJobSerializer)
+    @action(detail=True, methods=["post"], url_path="start")
+    def start(self, request: Request, pk: str) -> Response:
+        data = UploadMappingSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = uploads.upload_start(job=self.get_object(), mapping=data.validated_data["mapping"])
+        return Response(UploadJobSerializer(job).data)
+
+    @extend_schema(responses={(200, "text/csv"): bytes})
+    @action(detail=True, methods=["get"], url_path="rejected")
+    def rejected(self, request: Request, pk: str) -> FileResponse:
+        """The rejected rows, with why, as CSV (cells escaped against spreadsheet formulas)."""
+        job = self.get_object()
+        if not job.rejected_report:
+            raise NotFound("This upload has no rejected rows.")
+        return FileResponse(
+            job.rejected_report.open("rb"),
+            as_attachment=True,
+            filename=f"rejected-{job.pk}.csv",
+            content_type="text/csv",
+        )
+
+
+class QueryApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
+    """Boolean queries for brands, products, topics and competitors; each tags the mentions it
+    matches, including the ones stored before it was written (a worker backfills them)."""
+
+    serializer_class = QuerySerializer
+    cursor_ordering = ("name", "id")
+    capabilities = {"preview": Capability.VIEW}
+
+    def scoped_queryset(self, access: Access) -> QuerySet[Query]:
+        return selectors.query_list()
+
+    @extend_schema(request=QueryWriteSerializer, responses={201: QuerySerializer})
+    def create(self, request: Request) -> Response:
+        data = QueryWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        query = queries.query_create(**data.validated_data)
+        return Response(QuerySerializer(query).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=QueryUpdateSerializer, responses=QuerySerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        data = QueryUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        query = queries.query_update(query=self.get_object(), **data.validated_data)
+        return Response(QuerySerializer(query).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str) -> Response:
+        queries.query_delete(query=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=QueryPreviewInSerializer, responses=QueryPreviewSerializer)
+    @action(detail=False, methods=["post"], url_path="preview")
+    def preview(self, request: Request) -> Response:
+        """How many recent mentions an expression matches (the editor's live count), or where its
+        syntax is wrong."""
+        data = QueryPreviewInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = queries.query_preview(**data.validated_data)
+        return Response(
+            {"matched": result.matched, "scanned": result.scanned, "sample_ids": result.sample_ids}
+        )
+
+
+class MentionFilterSerializer(serializers.Serializer):
+    query = serializers.IntegerField(required=False, min_value=1)
+    source = serializers.IntegerField(required=False, min_value=1)  # type: ignore[assignment]  # a DRF field named like a stub attribute
+    sentiment = serializers.ChoiceField(choices=Sentiment.choices, required=False)
+    lang = serializers.RegexField(r"^[a-z]{2,3}$", required=False)
+    author = serializers.CharField(max_length=200, required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    q = serializers.CharField(max_length=500, required=False, help_text="Full-text search")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": "must be after since"})
+        return attrs
+
+
+MENTION_FILTER_PARAMETERS = [
+    OpenApiParameter("query", int),
+    OpenApiParameter("source", int),
+    OpenApiParameter("sentiment", str, enum=Sentiment.values),
+    OpenApiParameter("lang", str),
+    OpenApiParameter("author", str),
+    OpenApiParameter("since", str),
+    OpenApiParameter("until", str),
+    OpenApiParameter(
+        "q", str, description='Full-text search (web-search syntax: words, "phrases", -not, or)'
+    ),
+]
+
+
+class MentionApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
+    """The mention stream: filter by query, source, sentiment, language, author and time; search
+    the text; find mentions like one (by meaning)."""
+
+    serializer_class = MentionSerializer
+    cursor_ordering = ("-posted_at", "-id")
+
+    def _filters(self) -> selectors.MentionFilters:
+        data = MentionFilterSerializer(data=self.request.query_params)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        return selectors.MentionFilters(
+            query_id=v.get("query"),
+            source_id=v.get("source"),
+            sentiment=v.get("sentiment", ""),
+            lang=v.get("lang", ""),
+            author=v.get("author", ""),
+            since=v.get("since"),
+            until=v.get("until"),
+            text=v.get("q", ""),
+        )
+
+    def scoped_queryset(self, access: Access) -> QuerySet[Mention]:
+        if self.action == "list":
+            return selectors.mention_list(filters=self._filters())
+        return selectors.mention_list(filters=selectors.MentionFilters())
+
+    @extend_schema(parameters=MENTION_FILTER_PARAMETERS)
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(parameters=MENTION_FILTER_PARAMETERS, responses=SimilarMentionSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="similar")
+    def similar(self, request: Request, pk: str) -> Response:
+        """Mentions most like this one in meaning (embedding cosine similarity), best first."""
+        mention = selectors.mention_get(mention_id=int(pk))
+        similar = selectors.mention_similar(mention=mention, filters=self._filters())
+        return Response(SimilarMentionSerializer(similar, many=True).data)

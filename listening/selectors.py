@@ -1,0 +1,103 @@
+"""Reads of listening. Tenant isolation is the schema's (these run inside the request's tenant);
+the API layer decides who may call them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import reduce
+
+from django.contrib.postgres.search import SearchQuery
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from pgvector.django import CosineDistance
+
+from listening.models import Mention, Query, QueryMatch, Source, UploadJob
+from listening.nlp.language import postgres_text_search_config
+
+# Full-text queries are run in these configurations at once (a mention's vector was built in its
+# own language's configuration, and `simple` covers the rest), unless a language is chosen.
+SEARCH_CONFIGS = ("simple", "english", "spanish", "french", "german", "portuguese", "italian", "dutch")
+
+
+@dataclass(frozen=True)
+class MentionFilters:
+    query_id: int | None = None
+    source_id: int | None = None
+    sentiment: str = ""
+    lang: str = ""
+    author: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str = ""  # full-text search
+
+
+def _search(text: str, lang: str) -> SearchQuery:
+    configs = [postgres_text_search_config(lang)] if lang else list(SEARCH_CONFIGS)
+    queries = [SearchQuery(text, search_type="websearch", config=config) for config in configs]
+    return reduce(lambda a, b: a | b, queries)
+
+
+def mention_list(*, filters: MentionFilters) -> QuerySet[Mention]:
+    mentions = (
+        Mention.objects.select_related("source", "story")
+        .prefetch_related(
+            Prefetch("query_matches", queryset=QueryMatch.objects.only("id", "query_id", "mention_id"))
+        )
+        .defer("raw", "embedding", "search_vector")
+    )
+    if filters.query_id is not None:
+        mentions = mentions.filter(query_matches__query_id=filters.query_id)
+    if filters.source_id is not None:
+        mentions = mentions.filter(source_id=filters.source_id)
+    if filters.sentiment:
+        mentions = mentions.filter(sentiment=filters.sentiment)
+    if filters.lang:
+        mentions = mentions.filter(lang=filters.lang)
+    if filters.author:
+        mentions = mentions.filter(author_handle__iexact=filters.author.lstrip("@"))
+    if filters.since is not None:
+        mentions = mentions.filter(posted_at__gte=filters.since)
+    if filters.until is not None:
+        mentions = mentions.filter(posted_at__lt=filters.until)
+    if filters.text:
+        mentions = mentions.filter(search_vector=_search(filters.text, filters.lang))
+    return mentions.order_by("-posted_at", "-id")
+
+
+def mention_get(*, mention_id: int) -> Mention:
+    mention = Mention.objects.select_related("source", "story").filter(pk=mention_id).first()
+    if mention is None:
+        raise Http404("No such mention")
+    return mention
+
+
+def mention_similar(*, mention: Mention, filters: MentionFilters, limit: int = 20) -> list[Mention]:
+    """ "More like this": the nearest mentions by embedding (cosine), within the filters."""
+    if mention.embedding is None:
+        return []
+    candidates = mention_list(filters=filters).exclude(pk=mention.pk).filter(embedding__isnull=False)
+    return list(
+        candidates.annotate(distance=CosineDistance("embedding", mention.embedding)).order_by("distance")[
+            :limit
+        ]
+    )
+
+
+def source_list() -> QuerySet[Source]:
+    return Source.objects.order_by("name")
+
+
+def source_get(*, source_id: int) -> Source:
+    source = Source.objects.filter(pk=source_id).first()
+    if source is None:
+        raise Http404("No such source")
+    return source
+
+
+def query_list() -> QuerySet[Query]:
+    return Query.objects.order_by("name")
+
+
+def upload_list() -> QuerySet[UploadJob]:
+    return UploadJob.objects.select_related("source").order_by("-created_at", "-id")

@@ -1,0 +1,244 @@
+"""API shapes of listening. Write serializers name exactly what a caller may set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from listening.models import Mention, Query, QueryKind, Source, SourceKind, UploadJob
+
+
+class SourceSerializer(serializers.ModelSerializer):
+    webhook_url = serializers.SerializerMethodField(
+        help_text="Where a webhook source receives signed deliveries."
+    )
+
+    class Meta:
+        model = Source
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "config",
+            "is_active",
+            "poll_interval_s",
+            "last_polled_at",
+            "last_error",
+            "last_error_at",
+            "consecutive_errors",
+            "created_at",
+            "webhook_url",
+        ]
+        read_only_fields = fields
+
+    def get_webhook_url(self, source: Source) -> str | None:
+        if source.kind != SourceKind.WEBHOOK:
+            return None
+        request = self.context.get("request")
+        path = f"/api/v1/hooks/sources/{source.pk}"
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+class SourceCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    kind = serializers.ChoiceField(choices=SourceKind.choices)
+    config = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text='rss: {"url"}; mastodon: {"instance", "tag"} or {"instance", "account_id"}',
+    )
+    poll_interval_s = serializers.IntegerField(required=False, default=300, min_value=60, max_value=86_400)
+
+
+class SourceUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    config = serializers.DictField(required=False)
+    is_active = serializers.BooleanField(required=False)
+    poll_interval_s = serializers.IntegerField(required=False, min_value=60, max_value=86_400)
+
+
+class SourceSecretSerializer(SourceSerializer):
+    secret = serializers.CharField(read_only=True, help_text="The webhook signing secret, shown this once.")
+
+    class Meta(SourceSerializer.Meta):
+        fields = [*SourceSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class ItemErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class IngestResultSerializer(serializers.Serializer):
+    stored = serializers.IntegerField(help_text="New mentions stored")
+    duplicates = serializers.IntegerField(help_text="Mentions this source had already delivered")
+    rejected = serializers.IntegerField(help_text="Invalid items, listed in `errors`")
+    errors = ItemErrorSerializer(many=True)  # type: ignore[assignment]  # a DRF field named like a stub attribute
+
+
+class WebhookResultSerializer(IngestResultSerializer):
+    replayed = serializers.BooleanField(help_text="This delivery id was received before: nothing stored")
+
+
+class MentionSerializer(serializers.ModelSerializer):
+    source = serializers.SerializerMethodField()  # type: ignore[assignment]  # a DRF field named like a stub attribute
+    author = serializers.SerializerMethodField()
+    story = serializers.SerializerMethodField()
+    queries = serializers.SerializerMethodField()
+    enriched = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Mention
+        fields = [
+            "id",
+            "source",
+            "external_id",
+            "text",
+            "author",
+            "url",
+            "posted_at",
+            "received_at",
+            "lang",
+            "sentiment",
+            "sentiment_score",
+            "story",
+            "is_share",
+            "queries",
+            "enriched",
+        ]
+        read_only_fields = fields
+
+    def get_source(self, mention: Mention) -> dict[str, Any]:
+        return {"id": mention.source_id, "name": mention.source.name, "kind": mention.source.kind}
+
+    def get_author(self, mention: Mention) -> dict[str, Any]:
+        return {
+            "handle": mention.author_handle,
+            "name": mention.author_name,
+            "followers": mention.author_followers,
+        }
+
+    def get_story(self, mention: Mention) -> dict[str, Any] | None:
+        if mention.story is None:
+            return None
+        return {"id": mention.story_id, "mentions": mention.story.mention_count}
+
+    def get_queries(self, mention: Mention) -> list[int]:
+        return sorted(match.query_id for match in mention.query_matches.all())
+
+    def get_enriched(self, mention: Mention) -> bool:
+        return mention.enriched_at is not None
+
+
+class SimilarMentionSerializer(MentionSerializer):
+    similarity = serializers.SerializerMethodField()
+
+    class Meta(MentionSerializer.Meta):
+        fields = [*MentionSerializer.Meta.fields, "similarity"]
+        read_only_fields = fields
+
+    def get_similarity(self, mention: Mention) -> float:
+        return round(1.0 - float(getattr(mention, "distance", 1.0)), 4)
+
+
+class QuerySerializer(serializers.ModelSerializer):
+    backfill = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Query
+        fields = ["id", "name", "kind", "expression", "is_active", "created_at", "updated_at", "backfill"]
+        read_only_fields = fields
+
+    def get_backfill(self, query: Query) -> dict[str, Any]:
+        return {
+            "status": query.backfill_status,
+            "done": query.backfill_done,
+            "total": query.backfill_total,
+            "error": query.backfill_error,
+        }
+
+
+class QueryWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    expression = serializers.CharField(max_length=2_000)
+    kind = serializers.ChoiceField(choices=QueryKind.choices, default=QueryKind.BRAND)
+    is_active = serializers.BooleanField(default=True)
+
+
+class QueryUpdateSerializer(QueryWriteSerializer):
+    name = serializers.CharField(max_length=100, required=False)
+    expression = serializers.CharField(max_length=2_000, required=False)
+    kind = serializers.ChoiceField(choices=QueryKind.choices, required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class QueryPreviewInSerializer(serializers.Serializer):
+    expression = serializers.CharField(max_length=2_000)
+    days = serializers.IntegerField(default=7, min_value=1, max_value=90)
+
+
+class QueryPreviewSerializer(serializers.Serializer):
+    matched = serializers.IntegerField()
+    scanned = serializers.IntegerField(help_text="The most recent mentions looked at (at most 2,000)")
+    sample_ids = serializers.ListField(child=serializers.IntegerField())
+
+
+class UploadJobSerializer(serializers.ModelSerializer):
+    source: Any = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )  # a DRF field named like a stub attribute
+    rejected_report = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UploadJob
+        fields = [
+            "id",
+            "source",
+            "original_name",
+            "file_format",
+            "status",
+            "mapping",
+            "rows_done",
+            "rows_total",
+            "stored",
+            "duplicates",
+            "rejected",
+            "error",
+            "created_at",
+            "finished_at",
+            "rejected_report",
+        ]
+        read_only_fields = fields
+
+    def get_rejected_report(self, job: UploadJob) -> str | None:
+        return f"/api/v1/uploads/{job.pk}/rejected" if job.rejected_report else None
+
+
+class UploadPreviewSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    columns = serializers.ListField(child=serializers.CharField())
+    sample_rows = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
+    suggested_mapping = serializers.DictField(child=serializers.CharField())
+
+
+class UploadCreatedSerializer(serializers.Serializer):
+    job = UploadJobSerializer()
+    preview = UploadPreviewSerializer()
+
+
+class UploadCreateSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    source = serializers.IntegerField(  # type: ignore[assignment]  # a DRF field named like a stub attribute
+        required=False, help_text="A file-upload source; a default one otherwise"
+    )
+
+
+class UploadMappingSerializer(serializers.Serializer):
+    mapping = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        help_text="Mention field -> file column: external_id, text, posted_at (required), author_handle, "
+        "author_name, author_followers, url, lang",
+    )

@@ -1,0 +1,1 @@
+"""Writes of listening: one module per concern (ingest, enrichment, sources, queries, uploads)."""

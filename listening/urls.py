@@ -1,0 +1,15 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from listening import apis
+
+router = SimpleRouter(trailing_slash=False)
+router.register("sources", apis.SourceApi, basename="source")
+router.register("uploads", apis.UploadApi, basename="upload")
+router.register("queries", apis.QueryApi, basename="query")
+router.register("mentions", apis.MentionApi, basename="mention")
+
+api_urls = [
+    *router.urls,
+    path("hooks/sources/<int:source_id>", apis.WebhookView.as_view(), name="listening-webhook"),
+]

@@ -1,0 +1,501 @@
+"""Listening pages of the portal: the mention stream, "more like this", queries with a live-count
+editor, sources, and file uploads.
+
+Views are thin: a form from `listening.forms` checks the input, one selector or service does the
+work, a template renders. htmx asks for parts of the same pages (the stream's results, the next
+page of mentions, the editor's count, an upload's progress); every part is also reachable as a
+whole page, so links are shareable and the pages work without JavaScript. Everyone in the tenant
+reads; writing needs the EDIT capability (analysts and admins), as in the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.timesince import timesince
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from listening import querylang, selectors
+from listening.connectors import upload as upload_connector
+from listening.connectors.base import ConnectorError
+from listening.forms import (
+    LANGUAGE_NAMES,
+    MAPPING_FIELDS,
+    SOURCE_FORMS,
+    Cursor,
+    QueryForm,
+    QueryPreviewForm,
+    StreamFilterForm,
+    UploadForm,
+    UploadMappingForm,
+)
+from listening.models import BackfillStatus, Mention, Query, UploadJob, UploadStatus
+from listening.services import queries as query_services
+from listening.services import sources as source_services
+from listening.services import uploads as upload_services
+from tenants.access import Access, Capability
+from tenants.views import _form_errors, tenant_page
+
+PAGE_SIZE = 25
+PREVIEW_DAYS = 7
+NEW_SECRET_SESSION_KEY = "listening:new-secret"  # noqa: S105 - a session key name
+EDIT_REFUSED = "Changing listening settings needs the 'edit' permission (analysts and admins)."
+
+
+def _require_edit(access: Access) -> None:
+    if not access.can(Capability.EDIT):
+        raise PermissionDenied(EDIT_REFUSED)
+
+
+def _is_fragment_request(request: HttpRequest) -> bool:
+    # htmx marks its history restores (a back button after a cache miss) as htmx requests too, but
+    # they replace the whole body: they need the whole page.
+    return request.headers.get("HX-Request") == "true" and "HX-History-Restore-Request" not in request.headers
+
+
+# Mentions ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Card:
+    """A mention as a card shows it, with the queries that tagged it."""
+
+    mention: Mention
+    queries: list[Query]
+
+    @property
+    def link(self) -> str:
+        # Only web links become links: a URL that came in a feed or a file is never javascript:.
+        url = self.mention.url
+        return url if url.lower().startswith(("https://", "http://")) else ""
+
+    @property
+    def age(self) -> str:
+        # One unit ("3 hours"), as social tools show it; the exact time is in the title.
+        return timesince(self.mention.posted_at, depth=1)
+
+    @property
+    def language(self) -> str:
+        return LANGUAGE_NAMES.get(self.mention.lang, self.mention.lang)
+
+    @property
+    def followers(self) -> str:
+        count = self.mention.author_followers
+        if count is None:
+            return ""
+        for size, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
+            # Rounded first, so 999,960 reads "1M" rather than "1000k".
+            if (rounded := round(count / size, 1)) >= 1:
+                return f"{rounded:g}{suffix}"
+        return str(count)
+
+    @property
+    def confidence(self) -> int | None:
+        score = self.mention.sentiment_score
+        return round(score * 100) if score is not None else None
+
+    @property
+    def shares(self) -> int:
+        story = self.mention.story
+        return story.mention_count if story is not None and story.mention_count > 1 else 0
+
+    @property
+    def similarity(self) -> int | None:
+        distance = getattr(self.mention, "distance", None)
+        return round((1 - distance) * 100) if distance is not None else None
+
+
+def _cards(mentions: Iterable[Mention], queries: Iterable[Query]) -> list[Card]:
+    by_id = {query.pk: query for query in queries}
+    return [
+        Card(
+            mention=mention,
+            queries=[by_id[m.query_id] for m in mention.query_matches.all() if m.query_id in by_id],
+        )
+        for mention in mentions
+    ]
+
+
+@require_GET
+@tenant_page()
+def stream_view(request: HttpRequest, access: Access) -> HttpResponse:
+    queries = list(selectors.query_list())
+    sources = list(selectors.source_list())
+    form = StreamFilterForm(request.GET, queries=queries, sources=sources)
+    form.is_valid()  # a field with an error is reported and left out of the filters
+    mentions = selectors.mention_list(filters=form.filters(now=timezone.now()))
+    cursor = form.cursor_value
+    if cursor is not None:
+        mentions = mentions.filter(
+            Q(posted_at__lt=cursor.posted_at) | Q(posted_at=cursor.posted_at, pk__lt=cursor.pk)
+        )
+    found = list(mentions[: PAGE_SIZE + 1])
+    page = found[:PAGE_SIZE]
+    more = ""
+    if len(found) > PAGE_SIZE:
+        params = request.GET.copy()
+        params["cursor"] = Cursor(posted_at=page[-1].posted_at, pk=page[-1].pk).encode()
+        more = params.urlencode()
+    context = {
+        "tab": "stream",
+        "form": form,
+        "cards": _cards(page, queries),
+        "more": more,
+        "continued": cursor is not None,
+        "has_sources": bool(sources),
+        "is_filtered": form.is_filtered,
+    }
+    if not _is_fragment_request(request):
+        response = render(request, "listening/stream.html", context)
+    elif cursor is not None:
+        response = render(request, "listening/_stream_page.html", context)
+    else:
+        response = render(request, "listening/_stream_results.html", context)
+        # The address htmx pushes names the filters in use, not every empty field of the form.
+        used = {name: value for name, value in request.GET.items() if value}
+        response["HX-Push-Url"] = f"{request.path}?{urlencode(used)}" if used else request.path
+    # The same URL answers a page or a fragment: caches must keep them apart (htmx docs, "Caching").
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_GET
+@tenant_page()
+def similar_view(request: HttpRequest, access: Access, mention_id: int) -> HttpResponse:
+    mention = selectors.mention_get(mention_id=mention_id)
+    queries = list(selectors.query_list())
+    similar = selectors.mention_similar(mention=mention, filters=selectors.MentionFilters())
+    return render(
+        request,
+        "listening/similar.html",
+        {
+            "tab": "stream",
+            "card": _cards([mention], queries)[0],
+            "cards": _cards(similar, queries),
+            "analysed": mention.embedding is not None,
+        },
+    )
+
+
+# Queries -----------------------------------------------------------------------------------------
+
+
+def _query_get(query_id: int) -> Query:
+    return get_object_or_404(selectors.query_list(), pk=query_id)
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page()
+def queries_view(request: HttpRequest, access: Access) -> HttpResponse:
+    form = QueryForm(request.POST or None)
+    if request.method == "POST":
+        _require_edit(access)
+        if form.is_valid():
+            try:
+                query = query_services.query_create(**form.cleaned_data)
+            except ValidationError as error:
+                _form_errors(form, error)
+            else:
+                messages.success(
+                    request, f"Query '{query.name}' was created. Stored mentions are being tagged now."
+                )
+                return redirect("listening-queries")
+    query_list = list(selectors.query_list())
+    return render(
+        request,
+        "listening/queries.html",
+        {
+            "tab": "queries",
+            "queries": query_list,
+            "form": form,
+            "can_edit": access.can(Capability.EDIT),
+            "backfilling": any(
+                q.backfill_status in (BackfillStatus.QUEUED, BackfillStatus.RUNNING) for q in query_list
+            ),
+            "preview_days": PREVIEW_DAYS,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page()
+def query_edit_view(request: HttpRequest, access: Access, query_id: int) -> HttpResponse:
+    query = _query_get(query_id)
+    initial = {
+        "name": query.name,
+        "kind": query.kind,
+        "expression": query.expression,
+        "is_active": query.is_active,
+    }
+    form = QueryForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        _require_edit(access)
+        if form.is_valid():
+            retag = form.cleaned_data["expression"] != query.expression
+            try:
+                query = query_services.query_update(query=query, **form.cleaned_data)
+            except ValidationError as error:
+                _form_errors(form, error)
+            else:
+                note = " Stored mentions are being re-tagged with the new expression." if retag else ""
+                messages.success(request, f"Query '{query.name}' was saved.{note}")
+                return redirect("listening-queries")
+    return render(
+        request,
+        "listening/query_edit.html",
+        {
+            "tab": "queries",
+            "query": query,
+            "form": form,
+            "can_edit": access.can(Capability.EDIT),
+            "preview_days": PREVIEW_DAYS,
+        },
+    )
+
+
+@require_POST
+@tenant_page(Capability.EDIT)
+def query_delete_view(request: HttpRequest, access: Access, query_id: int) -> HttpResponse:
+    query = _query_get(query_id)
+    query_services.query_delete(query=query)
+    messages.success(request, f"Query '{query.name}' was deleted; its tags are gone from the stream.")
+    return redirect("listening-queries")
+
+
+@require_POST
+@tenant_page()
+def query_preview_view(request: HttpRequest, access: Access) -> HttpResponse:
+    """The editor's live count (a read, like the API's preview: viewers may ask too)."""
+    form = QueryPreviewForm(request.POST)
+    context: dict[str, Any] = {"days": PREVIEW_DAYS}
+    if not form.is_valid():
+        context["error"] = " ".join(str(message) for errors in form.errors.values() for message in errors)
+    elif form.cleaned_data["expression"].strip():
+        days = context["days"] = form.cleaned_data["days"] or PREVIEW_DAYS
+        try:
+            context["preview"] = query_services.query_preview(
+                expression=form.cleaned_data["expression"], days=days
+            )
+        except ValidationError as error:
+            context["error"] = " ".join(error.messages)
+            # The service keeps the parser's error as the cause: it draws the caret.
+            cause = error.__cause__
+            if isinstance(cause, querylang.QuerySyntaxError):
+                context["caret"] = cause.render()
+    return render(request, "listening/_query_preview.html", context)
+
+
+# Sources -----------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page()
+def sources_view(request: HttpRequest, access: Access) -> HttpResponse:
+    add_forms = {kind: form_class(prefix=kind) for kind, form_class in SOURCE_FORMS.items()}
+    if request.method == "POST":
+        _require_edit(access)
+        kind = request.POST.get("kind", "")
+        if kind not in SOURCE_FORMS:
+            messages.error(request, "Choose a kind of source to add.")
+            return redirect("listening-sources")
+        form = add_forms[kind] = SOURCE_FORMS[kind](request.POST, prefix=kind)
+        if form.is_valid():
+            try:
+                created = source_services.source_create(
+                    name=form.cleaned_data["name"], kind=kind, config=form.config()
+                )
+            except ValidationError as error:
+                _form_errors(form, error)
+            else:
+                if created.secret:
+                    request.session[NEW_SECRET_SESSION_KEY] = [created.source.pk, created.secret]
+                messages.success(request, f"Source '{created.source.name}' was added.")
+                return redirect("listening-source", source_id=created.source.pk)
+    return render(
+        request,
+        "listening/sources.html",
+        {
+            "tab": "sources",
+            "sources": selectors.source_list(),
+            "add_forms": add_forms,
+            "can_edit": access.can(Capability.EDIT),
+        },
+    )
+
+
+@require_GET
+@tenant_page()
+def source_view(request: HttpRequest, access: Access, source_id: int) -> HttpResponse:
+    """A source and how to send to it. A new webhook secret rides in the session from the POST
+    that made it to this page, which removes it: it is shown once (as API tokens are)."""
+    source = selectors.source_get(source_id=source_id)
+    new_secret = ""
+    pending = request.session.pop(NEW_SECRET_SESSION_KEY, None)
+    if isinstance(pending, list) and len(pending) == 2 and pending[0] == source.pk:
+        new_secret = str(pending[1])
+    return render(
+        request,
+        "listening/source.html",
+        {
+            "tab": "sources",
+            "source": source,
+            "new_secret": new_secret,
+            "webhook_url": request.build_absolute_uri(
+                reverse("listening-webhook", kwargs={"source_id": source.pk})
+            ),
+            "bulk_url": request.build_absolute_uri(reverse("source-ingest", kwargs={"pk": source.pk})),
+            "can_edit": access.can(Capability.EDIT),
+            "can_manage": access.can(Capability.MANAGE),
+        },
+    )
+
+
+@require_POST
+@tenant_page(Capability.EDIT)
+def source_active_view(request: HttpRequest, access: Access, source_id: int, active: bool) -> HttpResponse:
+    source = source_services.source_update(source=selectors.source_get(source_id=source_id), is_active=active)
+    state = "resumed" if active else "paused"
+    messages.success(request, f"Source '{source.name}' is {state}.")
+    return redirect("listening-source", source_id=source.pk)
+
+
+@require_POST
+@tenant_page(Capability.EDIT)
+def source_rotate_view(request: HttpRequest, access: Access, source_id: int) -> HttpResponse:
+    source = selectors.source_get(source_id=source_id)
+    try:
+        secret = source_services.source_rotate_secret(source=source)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        request.session[NEW_SECRET_SESSION_KEY] = [source.pk, secret]
+        messages.success(request, "A new secret was made. The previous one keeps working for 24 hours.")
+    return redirect("listening-source", source_id=source.pk)
+
+
+# Uploads -----------------------------------------------------------------------------------------
+
+
+def _upload_get(upload_id: int) -> UploadJob:
+    return get_object_or_404(selectors.upload_list(), pk=upload_id)
+
+
+def _upload_preview(job: UploadJob) -> upload_connector.UploadPreview | None:
+    """The file's columns and first rows, read again from its head: upload_create sniffed the same
+    bytes, but its preview does not survive the redirect to this page."""
+    try:
+        with job.file.open("rb") as stream:
+            return upload_connector.sniff(stream.read(upload_services.PREVIEW_BYTES))
+    except (ConnectorError, OSError):
+        return None
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page()
+def uploads_view(request: HttpRequest, access: Access) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        _require_edit(access)
+        if form.is_valid():
+            try:
+                created = upload_services.upload_create(
+                    file=form.cleaned_data["file"], created_by_id=access.user.pk
+                )
+            except ValidationError as error:
+                _form_errors(form, error)
+            else:
+                return redirect("listening-upload", upload_id=created.job.pk)
+    return render(
+        request,
+        "listening/uploads.html",
+        {
+            "tab": "uploads",
+            "uploads": selectors.upload_list()[:50],
+            "form": form,
+            "can_edit": access.can(Capability.EDIT),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page()
+def upload_view(request: HttpRequest, access: Access, upload_id: int) -> HttpResponse:
+    """An upload: its column mapping while it waits for one, then its progress."""
+    job = _upload_get(upload_id)
+    preview = _upload_preview(job) if job.status == UploadStatus.MAPPING else None
+    columns = preview.columns if preview is not None else []
+    form = UploadMappingForm(request.POST or None, initial=job.mapping, columns=columns)
+    if request.method == "POST":
+        _require_edit(access)
+        if job.status != UploadStatus.MAPPING:  # a second click, or a stale tab
+            messages.info(request, "This upload has already been started.")
+            return redirect("listening-upload", upload_id=job.pk)
+        if form.is_valid():
+            try:
+                upload_services.upload_start(job=job, mapping=form.mapping())
+            except ValidationError as error:
+                _form_errors(form, error)
+            else:
+                messages.success(request, f"Importing {job.original_name}.")
+                return redirect("listening-upload", upload_id=job.pk)
+    return render(
+        request,
+        "listening/upload.html",
+        {
+            "tab": "uploads",
+            "job": job,
+            "preview": preview,
+            "form": form,
+            "mapping_fields": MAPPING_FIELDS,
+            "can_edit": access.can(Capability.EDIT),
+        },
+    )
+
+
+@require_GET
+@tenant_page()
+def upload_progress_view(request: HttpRequest, access: Access, upload_id: int) -> HttpResponse:
+    return render(request, "listening/_upload_progress.html", {"job": _upload_get(upload_id)})
+
+
+portal_urlpatterns: list[URLPattern] = [
+    path("listening/", stream_view, name="listening-stream"),
+    path("listening/mentions/<int:mention_id>/similar/", similar_view, name="listening-similar"),
+    path("listening/queries/", queries_view, name="listening-queries"),
+    path("listening/queries/preview/", query_preview_view, name="listening-query-preview"),
+    path("listening/queries/<int:query_id>/", query_edit_view, name="listening-query"),
+    path("listening/queries/<int:query_id>/delete/", query_delete_view, name="listening-query-delete"),
+    path("listening/sources/", sources_view, name="listening-sources"),
+    path("listening/sources/<int:source_id>/", source_view, name="listening-source"),
+    path(
+        "listening/sources/<int:source_id>/pause/",
+        source_active_view,
+        {"active": False},
+        name="listening-source-pause",
+    ),
+    path(
+        "listening/sources/<int:source_id>/resume/",
+        source_active_view,
+        {"active": True},
+        name="listening-source-resume",
+    ),
+    path(
+        "listening/sources/<int:source_id>/rotate-secret/", source_rotate_view, name="listening-source-rotate"
+    ),
+    path("listening/uploads/", uploads_view, name="listening-uploads"),
+    path("listening/uploads/<int:upload_id>/", upload_view, name="listening-upload"),
+    path(
+        "listening/uploads/<int:upload_id>/progress/", upload_progress_view, name="listening-upload-progress"
+    ),
+]
