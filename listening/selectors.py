@@ -8,7 +8,8 @@ from datetime import datetime
 from functools import reduce
 
 from django.contrib.postgres.search import SearchQuery
-from django.db.models import Prefetch, QuerySet
+from django.db import connection, transaction
+from django.db.models import Prefetch, QuerySet, Value
 from django.http import Http404
 from pgvector.django import CosineDistance
 
@@ -73,15 +74,22 @@ def mention_get(*, mention_id: int) -> Mention:
 
 
 def mention_similar(*, mention: Mention, filters: MentionFilters, limit: int = 20) -> list[Mention]:
-    """ "More like this": the nearest mentions by embedding (cosine), within the filters."""
+    """ "More like this": the nearest mentions by embedding (cosine), within the filters.
+
+    The HNSW index is approximate and filters apply after its scan, so dead or filtered-out rows
+    can leave it short of `limit` (pgvector before 0.8 has no iterative scans). It is searched
+    wide (ef_search 1000, its maximum); a short answer is redone exactly over the filtered rows."""
     if mention.embedding is None:
         return []
     candidates = mention_list(filters=filters).exclude(pk=mention.pk).filter(embedding__isnull=False)
-    return list(
-        candidates.annotate(distance=CosineDistance("embedding", mention.embedding)).order_by("distance")[
-            :limit
-        ]
-    )
+    distance = CosineDistance("embedding", mention.embedding)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.ef_search = 1000")
+        found = list(candidates.annotate(distance=distance).order_by("distance")[:limit])
+    if len(found) < limit:
+        # `+ 0` hides the expression from the index: an exact scan of the (filtered) rows.
+        found = list(candidates.annotate(distance=distance + Value(0.0)).order_by("distance")[:limit])
+    return found
 
 
 def source_list() -> QuerySet[Source]:

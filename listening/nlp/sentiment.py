@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import threading
 import zipfile
 from collections.abc import Sequence
@@ -221,9 +222,14 @@ def artifact_write(path: Path, heads: SentimentHeads, config: dict[str, Any]) ->
         "ngram_coef": heads.ngram_coef.astype(np.float16),
         "ngram_intercept": heads.ngram_intercept.astype(np.float32),
     }
+    data = _npz_bytes(arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_npz_bytes(arrays))
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    # Write beside, then rename: a process loading the artifact meanwhile reads the old file or the
+    # new one, never half of one.
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _npz_bytes(arrays: dict[str, npt.NDArray[Any]]) -> bytes:
