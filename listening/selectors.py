@@ -83,6 +83,7 @@ def mention_similar(*, mention: Mention, filters: MentionFilters, limit: int = 2
         return []
     candidates = mention_list(filters=filters).exclude(pk=mention.pk).filter(embedding__isnull=False)
     distance = CosineDistance("embedding", mention.embedding)
+    found: list[Mention]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.ef_search = 1000")
         found = list(candidates.annotate(distance=distance).order_by("distance")[:limit])
