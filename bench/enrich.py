@@ -33,6 +33,7 @@ def main() -> int:
     texts = tweet_texts(args.data, args.mentions)
 
     was_running = _common.django_start()
+    _common.database_prepare()
     from django.conf import settings
     from django_tenants.utils import tenant_context
 

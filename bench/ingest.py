@@ -152,6 +152,7 @@ def main() -> int:
     texts = tweet_texts(args.data, 20_000)
 
     was_running = _common.django_start()
+    _common.database_prepare()
     from django_tenants.utils import tenant_context
 
     from listening.models import Source, SourceKind
