@@ -8,7 +8,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -20,12 +19,32 @@ from listening.models import Source
 
 logger = logging.getLogger(__name__)
 
-INSERT_CHUNK = 1000
-_COLUMNS = (
-    "source_id, external_id, text, author_handle, author_name, author_followers, url, posted_at, received_at,"
-    " lang_hint, raw, lang, sentiment, is_share, enrich_attempts"
+_FIELDS = (
+    "ord",
+    "external_id",
+    "text",
+    "author_handle",
+    "author_name",
+    "author_followers",
+    "url",
+    "posted_at",
+    "lang_hint",
+    "raw",
 )
-_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', '', false, 0)"
+# A per-connection staging table: rows are COPYed in (the fastest way into PostgreSQL, DESIGN), then
+# moved with one INSERT ... SELECT ... ON CONFLICT that returns only the new rows.
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS listening_mention_stage (ord integer, external_id text, text text,"
+    " author_handle text, author_name text, author_followers bigint, url text, posted_at timestamptz,"
+    " lang_hint text, raw jsonb) ON COMMIT DELETE ROWS"
+)
+_MOVE = (
+    "INSERT INTO listening_mention (source_id, external_id, text, author_handle, author_name,"
+    " author_followers, url, posted_at, received_at, lang_hint, raw, lang, sentiment, is_share,"
+    " enrich_attempts) SELECT %s, external_id, text, author_handle, author_name, author_followers, url,"
+    " posted_at, %s, lang_hint, raw, '', '', false, 0 FROM listening_mention_stage ORDER BY ord"
+    " ON CONFLICT (source_id, external_id) DO NOTHING RETURNING id"
+)
 
 
 @dataclass(frozen=True)
@@ -65,31 +84,29 @@ def mention_ingest(
     ids: list[int] = []
     with transaction.atomic():
         with connection.cursor() as cursor:
-            for start in range(0, len(rows), INSERT_CHUNK):
-                chunk = rows[start : start + INSERT_CHUNK]
-                params: list[Any] = []
-                for m in chunk:
-                    params += [
-                        source.pk,
-                        _clean(m.external_id, 200),
-                        _clean(m.text, 40_000),
-                        _clean(m.author_handle, 200),
-                        _clean(m.author_name, 200),
-                        m.author_followers,
-                        _clean(m.url, 2000),
-                        m.posted_at,
-                        received_at,
-                        _clean(m.lang_hint, 8),
-                        Jsonb(_clean_json(m.raw)),
-                    ]
-                # Reviewed raw SQL: one multi-row INSERT per 1,000 rows (about 15x faster than
-                # saving rows one by one, DESIGN), RETURNING only the rows that were new.
-                cursor.execute(
-                    f"INSERT INTO listening_mention ({_COLUMNS}) VALUES {', '.join([_ROW] * len(chunk))}"  # noqa: S608
-                    " ON CONFLICT (source_id, external_id) DO NOTHING RETURNING id",
-                    params,
-                )
-                ids += [row[0] for row in cursor.fetchall()]
+            cursor.execute(_STAGE)
+            with cursor.cursor.copy(
+                f"COPY listening_mention_stage ({', '.join(_FIELDS)}) FROM STDIN"
+            ) as copy:
+                for order, m in enumerate(rows):
+                    copy.write_row(
+                        (
+                            order,
+                            _clean(m.external_id, 200),
+                            _clean(m.text, 40_000),
+                            _clean(m.author_handle, 200),
+                            _clean(m.author_name, 200),
+                            m.author_followers,
+                            _clean(m.url, 2000),
+                            m.posted_at,
+                            _clean(m.lang_hint, 8),
+                            Jsonb(_clean_json(m.raw)),
+                        )
+                    )
+            cursor.execute(_MOVE, [source.pk, received_at])
+            ids = [row[0] for row in cursor.fetchall()]
+            # Emptied now, not only at commit: an enclosing transaction may ingest again.
+            cursor.execute("TRUNCATE listening_mention_stage")
         transaction.on_commit(lambda: enrichment_queue(ids))
     return IngestResult(stored=len(ids), duplicates=total - len(ids), ids=ids)
 
