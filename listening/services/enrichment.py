@@ -73,13 +73,15 @@ def mentions_enrich(*, mention_ids: Sequence[int]) -> int:
             return 0
         now = timezone.now()
         chosen = [i for i, m in enumerate(pending) if m.pk in claimed]
-        stories = _assign_stories([pending[i] for i in chosen], [keys[i] for i in chosen])
+        # A post with no text (an image without a caption) has the empty fingerprint: nobody's copy.
+        storied = [i for i in chosen if keys[i] != dedupe.EMPTY_STORY_KEY]
+        stories = _assign_stories([pending[i] for i in storied], [keys[i] for i in storied])
         updated = []
         for i in chosen:
             mention = pending[i]
             mention.sentiment, mention.sentiment_score = feelings[i]
             mention.embedding = vectors[i]
-            mention.story = stories[mention.pk]
+            mention.story = stories.get(mention.pk)
             mention.is_share = dedupe.is_retweet(mention.text)
             mention.enriched_at = now
             updated.append(mention)
@@ -101,6 +103,8 @@ def _assign_stories(mentions: list[Mention], keys: list[int]) -> dict[int, Story
     """The story of each mention: the recent story with the same fingerprint, or a new one.
     Per-fingerprint advisory locks (taken in key order, so no deadlock) keep two workers from
     opening the same story twice."""
+    if not mentions:
+        return {}
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k", [sorted(set(keys))]
