@@ -13,7 +13,7 @@ from listening.services.ingest import enrichment_queue
 from tenants.tasking import tenant_task
 
 
-@tenant_task(acks_late=True)
+@tenant_task()
 def enrich_mentions(mention_ids: list[int]) -> int:
     return enrichment.mentions_enrich(mention_ids=mention_ids)
 

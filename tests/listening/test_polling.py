@@ -13,7 +13,7 @@ from django_tenants.utils import tenant_context
 from listening.models import Mention, Source, SourceKind
 from listening.services import sources
 from tests.listening.fixtures.httpd import Handler, send, serve
-from tests.listening.test_connectors_rss import ETAG, RSS, _conditional
+from tests.listening.test_connectors_rss import ETAG, _conditional
 
 
 @pytest.fixture
@@ -45,7 +45,6 @@ def test_a_poll_stores_entries_once_and_the_next_one_is_conditional(feed):
     second = sources.source_poll(source_id=source.pk)
     assert second is not None and second.stored == 0
     assert server.seen[-1].headers["if-none-match"] == ETAG
-    assert RSS  # the recorded feed the server answers with
 
 
 def test_failures_are_recorded_and_backed_off(feed):
