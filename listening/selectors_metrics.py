@@ -121,10 +121,11 @@ def metric_series_grouped(
     filters: MetricFilters,
     group_by: GroupBy | None = None,
     tz: ZoneInfo | None = None,
+    include: Iterable[str] = (),
 ) -> dict[str | None, list[MetricPoint]]:
     """One series per group (query id, source id or language, as text; the key None without
     grouping), each one point per step including empty steps. Groups without any mention in
-    the range are absent."""
+    the range are absent unless named in `include`."""
     bounds = metric_steps(start=start, end=end, step=step, tz=tz)
     grain = _grain(bounds)
     where, params = _conditions(filters, group_by)
@@ -145,8 +146,8 @@ def metric_series_grouped(
             group = None
         series = sums.setdefault(group, [[0] * 5 for _ in range(steps)])
         series[index - 1] = [int(v) for v in values]
-    if group_by is None and not sums:
-        sums[None] = [[0] * 5 for _ in range(steps)]
+    for group in (None,) if group_by is None else include:
+        sums.setdefault(group, [[0] * 5 for _ in range(steps)])
     return {
         group: [MetricPoint(bounds[i], *values) for i, values in enumerate(series)]
         for group, series in sums.items()

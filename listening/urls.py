@@ -1,13 +1,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from listening import apis
+from listening import apis, apis_metrics
 
 router = SimpleRouter(trailing_slash=False)
 router.register("sources", apis.SourceApi, basename="source")
 router.register("uploads", apis.UploadApi, basename="upload")
 router.register("queries", apis.QueryApi, basename="query")
 router.register("mentions", apis.MentionApi, basename="mention")
+router.register("metrics", apis_metrics.MetricsApi, basename="metrics")
 
 api_urls = [
     *router.urls,
