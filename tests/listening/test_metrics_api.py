@@ -231,3 +231,13 @@ def test_other_tenants_see_nothing_of_a(world, api_for, data):
     assert sum(p["volume"] for p in body["series"][0]["points"]) == 0
     assert own.get("/api/v1/metrics/top-authors", _range(2)).json()["results"] == []
     assert own.get("/api/v1/metrics/sources", _range(2)).json()["results"] == []
+
+
+def test_the_dashboard_page_frames_every_panel_for_members_only(world, api_for, data):
+    page = api_for("a_viewer").get("/listening/dashboard/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for endpoint in ("timeseries", "share-of-voice", "top-authors", "sources", "languages"):
+        assert f'data-endpoint="/api/v1/metrics/{endpoint}"' in html
+    assert "vendor/chart.umd.min.js" in html and ">=Rival</option>" in html
+    assert api_for("b_owner", tenant=world.a).get("/listening/dashboard/").status_code == 404
