@@ -228,7 +228,7 @@ class MetricsApi(TenantApi):
         filters = MetricFilters(source_id=v["filters"].source_id, lang=v["filters"].lang)
         totals = metric_totals(start=v["start"], end=v["end"], filters=filters, group_by="query")
         whole = sum(t.volume for t in totals.values())
-        rows = []
+        rows: list[dict[str, Any]] = []
         for query in selectors.query_list().only("id", "name", "kind"):
             total = totals.get(str(query.pk))
             counts = {f: getattr(total, f) if total else 0 for f in POINT_FIELDS}

@@ -250,15 +250,18 @@ class MetricGrain(models.IntegerChoices):
 class MetricBucket(models.Model):
     """Counts of enriched mentions by time (UTC-aligned bucket start), query, source and language.
 
-    A row with no query counts every mention once (the cheap "all mentions" total); a row with a
-    query counts the mentions that query tagged. Rows are only ever changed by adding deltas
-    (listening.services.metrics), inside the transactions that change what they count."""
+    Each dimension left empty (NULL) means "all": a mention is counted in the rows of its query
+    (and of no query, which counts every mention once), crossed with its source or all sources,
+    and its language or all languages. So the all-mentions total of an hour is one row, and a
+    source or language filter reads only its own rows. Rows are only ever changed by adding
+    deltas (listening.services.metrics), inside the transactions that change what they count."""
 
     grain = models.PositiveIntegerField(choices=MetricGrain.choices)
     bucket_start = models.DateTimeField()
     query = models.ForeignKey(Query, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="+")
-    lang = models.CharField(max_length=8, blank=True)
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # NULL is "all languages"; "" is a mention whose language was not recognised.
+    lang = models.CharField(max_length=8, null=True, blank=True)
     volume = models.BigIntegerField(default=0)
     positive = models.BigIntegerField(default=0)
     neutral = models.BigIntegerField(default=0)
@@ -267,15 +270,15 @@ class MetricBucket(models.Model):
 
     class Meta:
         constraints = [
-            # NULLS NOT DISTINCT (PostgreSQL 15+): the no-query row of a bucket is unique too, so
-            # the upsert can name this constraint in ON CONFLICT.
+            # NULLS NOT DISTINCT (PostgreSQL 15+): "all" rows are unique too, so the upsert can
+            # name this constraint in ON CONFLICT. Its column order serves every read: equality
+            # (or IS NULL) on grain, query, source and language, then the time range.
             models.UniqueConstraint(
-                fields=["grain", "bucket_start", "query", "source", "lang"],
+                fields=["grain", "query", "source", "lang", "bucket_start"],
                 name="metric_bucket_key",
                 nulls_distinct=False,
             )
         ]
-        indexes = [models.Index(fields=["grain", "query", "bucket_start"], name="metric_bucket_range")]
 
     def __str__(self) -> str:
         return f"{self.grain}s@{self.bucket_start:%Y-%m-%dT%H:%M} q{self.query_id} s{self.source_id}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -91,9 +91,9 @@ def _grain(bounds: Iterable[datetime]) -> int:
     return int(MetricGrain.MINUTES_5)  # bounds off the 5-minute grid (historic LMT offsets)
 
 
-def _conditions(filters: MetricFilters, group_by: GroupBy | None) -> tuple[str, list[object]]:
+def _conditions(filters: MetricFilters, group_by: GroupBy | None) -> tuple[str, list[Any]]:
     sql: list[str] = []
-    params: list[object] = []
+    params: list[Any] = []
     if filters.query_id is not None:
         sql.append("query_id = %s")
         params.append(filters.query_id)
@@ -101,12 +101,17 @@ def _conditions(filters: MetricFilters, group_by: GroupBy | None) -> tuple[str, 
         sql.append("query_id IS NOT NULL")
     else:
         sql.append("query_id IS NULL")
-    if filters.source_id is not None:
-        sql.append("source_id = %s")
-        params.append(filters.source_id)
-    if filters.lang is not None:
-        sql.append("lang = %s")
-        params.append(filters.lang)
+    # NULL source or language rows hold the sums over all of them: read those unless filtering
+    # or grouping by the dimension.
+    for column, value, grouped in (
+        ("source_id", filters.source_id, group_by == "source"),
+        ("lang", filters.lang, group_by == "lang"),
+    ):
+        if value is not None:
+            sql.append(f"{column} = %s")
+            params.append(value)
+        else:
+            sql.append(f"{column} IS NOT NULL" if grouped else f"{column} IS NULL")
     return " AND ".join(sql), params
 
 
@@ -144,10 +149,12 @@ def metric_series_grouped(
     for index, group, *values in rows:
         if group_by is None:
             group = None
-        series = sums.setdefault(group, [[0] * 5 for _ in range(steps)])
-        series[index - 1] = [int(v) for v in values]
+        if group not in sums:
+            sums[group] = [[0] * 5 for _ in range(steps)]
+        sums[group][index - 1] = [int(v) for v in values]
     for group in (None,) if group_by is None else include:
-        sums.setdefault(group, [[0] * 5 for _ in range(steps)])
+        if group not in sums:
+            sums[group] = [[0] * 5 for _ in range(steps)]
     return {
         group: [MetricPoint(bounds[i], *values) for i, values in enumerate(series)]
         for group, series in sums.items()

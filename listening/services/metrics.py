@@ -3,7 +3,8 @@ claims a batch, -1/+1 per tag when a query backfill re-tags, and a rebuild from 
 recovery.
 
 Each change is one `INSERT ... ON CONFLICT DO UPDATE SET x = x + EXCLUDED.x` that counts a set of
-(mention, query) deltas at every grain, run in the transaction that makes the change it counts:
+(mention, query) deltas at every grain, with and without its source and language (NULL is "all"),
+run in the transaction that makes the change it counts:
 a batch whose claim fails (delivered twice) adds nothing, and a rolled-back batch takes its counts
 with it. Rows are aggregated and sorted by key before the upsert, because ON CONFLICT may touch a
 row once per statement and two workers must lock shared rows in the same order (no deadlock).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -29,7 +31,9 @@ _UPSERT = f"""
         (grain, bucket_start, query_id, source_id, lang, volume, positive, neutral, negative, reach)
     SELECT g.grain,
            date_bin(make_interval(secs => g.grain), m.posted_at, TIMESTAMPTZ '1970-01-01 00:00:00+00'),
-           d.query_id, m.source_id, m.lang,
+           d.query_id,
+           CASE WHEN x.by_source THEN m.source_id END,
+           CASE WHEN x.by_lang THEN m.lang END,
            sum(d.sign),
            coalesce(sum(d.sign) FILTER (WHERE m.sentiment = 'positive'), 0),
            coalesce(sum(d.sign) FILTER (WHERE m.sentiment = 'neutral'), 0),
@@ -38,6 +42,7 @@ _UPSERT = f"""
     FROM ({{deltas}}) AS d (mention_id, query_id, sign)
     JOIN listening_mention AS m ON m.id = d.mention_id
     CROSS JOIN (VALUES {_GRAINS}) AS g (grain)
+    CROSS JOIN (VALUES (true, true), (true, false), (false, true), (false, false)) AS x (by_source, by_lang)
     GROUP BY 1, 2, 3, 4, 5
     ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT ON CONSTRAINT metric_bucket_key DO UPDATE SET
@@ -49,10 +54,9 @@ _UPSERT = f"""
 """  # noqa: S608 - only the constant grains are formatted in
 
 
-def _upsert(deltas: str, params: Sequence[object], prefix: str = "") -> int:
+def _upsert(deltas: str, params: Sequence[Any]) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(prefix + _UPSERT.format(deltas=deltas), params)
-        return cursor.rowcount
+        cursor.execute(_UPSERT.format(deltas=deltas), params)
 
 
 def metrics_count_enriched(*, mention_ids: Sequence[int]) -> None:
@@ -93,7 +97,7 @@ def query_matches_add(*, query_id: int, mention_ids: Sequence[int]) -> int:
     )
 
 
-def _tags_change(change: str, params: list[object], *, sign: int) -> int:
+def _tags_change(change: str, params: list[Any], *, sign: int) -> int:
     # A data-modifying CTE runs exactly once, even when the statement reads it twice.
     upsert = _UPSERT.format(deltas="SELECT mention_id, query_id, %s::int FROM changed")
     sql = change + ", counted AS (" + upsert + " RETURNING 1) SELECT count(*) FROM changed"  # noqa: S608
