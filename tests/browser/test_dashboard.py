@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 from playwright.sync_api import Page, expect
 
-from listening.models import Mention, MetricBucket, Query, QueryKind, QueryMatch
+from listening.models import Mention, Query, QueryKind, QueryMatch
 from listening.services.metrics import metrics_rebuild
 from tests.browser.conftest import SCREENSHOTS, LiveServer, open_workspace, sign_in
 from tests.browser.test_listening import seeded_stream
@@ -34,37 +34,34 @@ OLDER = [
 def dashboard_data(committed: World) -> Iterator[None]:
     """The stream's five recent mentions, three older ones (one by an author whose handle is a
     spreadsheet formula), a competitor query; buckets built by the recovery rebuild."""
-    with seeded_stream(committed) as source, tenant_context(committed.a):
-        now = timezone.now()
-        older = Mention.objects.bulk_create(
-            Mention(
-                source=source,
-                external_id=f"older-{i}",
-                author_handle=handle,
-                author_name=handle.title(),
-                author_followers=followers,
-                text=text,
-                sentiment=sentiment,
-                sentiment_score=0.8,
-                lang=lang,
-                posted_at=now - timedelta(days=days),
-                enriched_at=now,
+    now = timezone.now()
+    with seeded_stream(committed) as source:
+        with tenant_context(committed.a):
+            older = Mention.objects.bulk_create(
+                Mention(
+                    source=source,
+                    external_id=f"older-{i}",
+                    author_handle=handle,
+                    author_name=handle.title(),
+                    author_followers=followers,
+                    text=text,
+                    sentiment=sentiment,
+                    sentiment_score=0.8,
+                    lang=lang,
+                    posted_at=now - timedelta(days=days),
+                    enriched_at=now,
+                )
+                for i, (handle, followers, text, sentiment, lang, days) in enumerate(OLDER)
             )
-            for i, (handle, followers, text, sentiment, lang, days) in enumerate(OLDER)
-        )
-        globex = Query.objects.create(name="Globex", kind=QueryKind.COMPETITOR, expression="globex")
-        QueryMatch.objects.bulk_create(
-            QueryMatch(query=globex, mention=m, posted_at=m.posted_at) for m in older[:2]
-        )
+            globex = Query.objects.create(name="Globex", kind=QueryKind.COMPETITOR, expression="globex")
+            QueryMatch.objects.bulk_create(
+                QueryMatch(query=globex, mention=m, posted_at=m.posted_at) for m in older[:2]
+            )
+            metrics_rebuild(start=now - timedelta(days=60), end=now + timedelta(days=1))
+        yield
+    # The seeded mentions are gone: recount those days, so no other test sees their buckets.
+    with tenant_context(committed.a):
         metrics_rebuild(start=now - timedelta(days=60), end=now + timedelta(days=1))
-        try:
-            yield
-        finally:
-            MetricBucket.objects.filter(source=source).delete()
-
-
-def _volume_total(page: Page) -> str:
-    return page.get_by_test_id("panel-volume").locator("[data-total]").inner_text()
 
 
 def _chart_sum(page: Page, testid: str) -> int:
