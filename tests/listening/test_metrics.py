@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django_tenants.utils import tenant_context
 
@@ -231,3 +232,13 @@ def test_rebuild_gives_the_incremental_numbers(world, feed):
             cursor.execute("UPDATE listening_metricbucket SET volume = volume + 5")  # damage
         call_command("metrics_rebuild", "--since", "2026-11-01", "--until", "2026-11-21")
         assert _rows() == incremental
+
+
+def test_the_rebuild_command_checks_its_arguments_and_refuses_the_public_schema(world):
+    with pytest.raises(CommandError, match="tenant_command"):
+        call_command("metrics_rebuild", "--since", "2026-11-01", "--until", "2026-11-02")
+    with tenant_context(world.a):
+        with pytest.raises(CommandError, match="--since"):
+            call_command("metrics_rebuild", "--since", "last week", "--until", "2026-11-02")
+        with pytest.raises(CommandError, match="after"):
+            call_command("metrics_rebuild", "--since", "2026-11-02", "--until", "2026-11-01")
