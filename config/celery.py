@@ -19,6 +19,7 @@ app.conf.task_routes = {
     "listening.tasks.backfill_query": {"queue": "ingest"},
     "listening.tasks.poll_source": {"queue": "ingest"},
     "listening.tasks.import_upload": {"queue": "ingest"},
+    "listening.tasks.deliver_alert": {"queue": "publish"},
 }
 # Publishing must not hold an ingest request when the broker is down: try once more, briefly, then
 # give up (the mention is stored; the sweep queues its enrichment later).
@@ -40,6 +41,11 @@ app.conf.beat_schedule = {
         "task": "tenants.tasks.fan_out",
         "schedule": crontab(minute="*"),
         "args": ("listening.tasks.poll_due_sources",),
+    },
+    "listening-evaluate-alert-rules": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute="*"),
+        "args": ("listening.tasks.evaluate_alert_rules",),
     },
     "listening-purge-webhook-deliveries": {
         "task": "tenants.tasks.fan_out",

@@ -236,3 +236,163 @@ class UploadJob(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+class AlertKind(models.TextChoices):
+    VOLUME_SPIKE = "volume_spike", "Volume spike"
+    NEGATIVE_SHARE = "negative_share", "Negative-share jump"
+    KEYWORD = "keyword", "Keyword or query trigger"
+
+
+class AlertRule(models.Model):
+    """What to watch and whom to tell. `query`/`source` narrow what a rule counts (for a keyword
+    rule without an expression, the saved query is the trigger). Delivery targets are secrets
+    (a Slack incoming-webhook URL is a credential), so they are encrypted at rest."""
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    is_active = models.BooleanField(default=True)
+    query = models.ForeignKey(Query, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    expression = models.TextField(blank=True)
+    sensitivity = models.PositiveSmallIntegerField(default=5)
+    cooldown_minutes = models.PositiveIntegerField(default=60)
+    notify_portal = models.BooleanField(default=True)
+    email_to = models.JSONField(default=list, blank=True)
+    webhook_url = EncryptedTextField(blank=True, default="")
+    webhook_secret = EncryptedTextField(blank=True, default="")
+    slack_url = EncryptedTextField(blank=True, default="")
+    # The learned seasonal profile (listening.alerting.detectors.Profile), refreshed hourly.
+    baseline = models.JSONField(default=dict, blank=True)
+    baseline_at = models.DateTimeField(null=True, blank=True)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertStatus(models.TextChoices):
+    NEW = "new", "New"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    DISMISSED = "dismissed", "Dismissed"
+    ESCALATED = "escalated", "Escalated"
+
+
+class Alert(models.Model):
+    """One firing of a rule. `window_key` names the evaluation window (or the first triggering
+    mention): unique per rule, so an evaluation retried for the same window fires once
+    (RELIABILITY 27)."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    window_key = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    fired_at = models.DateTimeField(default=timezone.now)
+    expected = models.FloatField(null=True, blank=True)
+    observed = models.FloatField()
+    score = models.FloatField(default=0)
+    threshold = models.FloatField(default=0)
+    why = models.TextField()
+    mention_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.NEW)
+    # Public-schema user ids (users live in `public`; a foreign key cannot cross schemas).
+    acknowledged_by_id = models.BigIntegerField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by_id = models.BigIntegerField(null=True, blank=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    escalated_by_id = models.BigIntegerField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalation_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-fired_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "window_key"], name="alert_rule_window_unique")
+        ]
+        indexes = [models.Index(fields=["-fired_at", "-id"], name="alert_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id}@{self.window_key}"
+
+
+class AlertEvidence(models.Model):
+    """A mention behind an alert, with its reach when it fired; the top ones by reach are shown."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="evidence")
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="+")
+    mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="+")
+    reach = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "mention"], name="alert_evidence_unique"),
+        ]
+        indexes = [models.Index(fields=["rule", "mention"], name="alert_evidence_rule_mention")]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id}:{self.mention_id}"
+
+
+class DeliveryChannel(models.TextChoices):
+    EMAIL = "email", "Email"
+    WEBHOOK = "webhook", "Signed webhook"
+    SLACK = "slack", "Slack"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class AlertDelivery(models.Model):
+    """One channel's delivery of one alert: its state is what the portal and API show."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=16, choices=DeliveryChannel.choices)
+    target = models.CharField(max_length=300, blank=True)  # shown to people: masked, never the secret
+    delivery_id = models.UUIDField(unique=True)  # the X-Candor-Delivery of every attempt
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "channel"], name="alert_delivery_channel_unique")
+        ]
+        verbose_name_plural = "alert deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.alert_id}:{self.channel}"
+
+
+class Notification(models.Model):
+    """The portal's bell: one per alert and member."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notifications")
+    user_id = models.BigIntegerField()  # a public-schema user id
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "user_id"], name="notification_alert_user_unique")
+        ]
+        indexes = [
+            models.Index(fields=["user_id"], condition=Q(read_at__isnull=True), name="notification_unread")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id}->{self.user_id}"

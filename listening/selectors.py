@@ -13,7 +13,18 @@ from django.db.models import Prefetch, QuerySet, Value
 from django.http import Http404
 from pgvector.django import CosineDistance
 
-from listening.models import Mention, Query, QueryMatch, Source, UploadJob
+from listening.models import (
+    Alert,
+    AlertDelivery,
+    AlertEvidence,
+    AlertRule,
+    Mention,
+    Notification,
+    Query,
+    QueryMatch,
+    Source,
+    UploadJob,
+)
 from listening.nlp.language import postgres_text_search_config
 
 # Full-text queries are run in these configurations at once (a mention's vector was built in its
@@ -110,3 +121,105 @@ def query_list() -> QuerySet[Query]:
 
 def upload_list() -> QuerySet[UploadJob]:
     return UploadJob.objects.select_related("source").order_by("-created_at", "-id")
+
+
+# Alerts ------------------------------------------------------------------------------------------
+
+
+def alert_rule_list() -> QuerySet[AlertRule]:
+    return AlertRule.objects.select_related("query", "source").order_by("name")
+
+
+def alert_rule_get(*, rule_id: int) -> AlertRule:
+    rule = alert_rule_list().filter(pk=rule_id).first()
+    if rule is None:
+        raise Http404("No such alert rule")
+    return rule
+
+
+@dataclass(frozen=True)
+class AlertFilters:
+    status: str = ""
+    rule_id: int | None = None
+    kind: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+EVIDENCE_SHOWN = 5
+
+
+def _evidence_prefetch(limit: int) -> Prefetch:
+    # A sliced prefetch (Django 4.2+): the top few of each alert in one query, by a window function.
+    return Prefetch(
+        "evidence",
+        queryset=AlertEvidence.objects.select_related("mention", "mention__source").order_by(
+            "-reach", "-mention__posted_at"
+        )[:limit],
+        to_attr="top_evidence",
+    )
+
+
+def alert_list(*, filters: AlertFilters, evidence: int = EVIDENCE_SHOWN) -> QuerySet[Alert]:
+    alerts = Alert.objects.select_related("rule").prefetch_related(_evidence_prefetch(evidence))
+    if filters.status:
+        alerts = alerts.filter(status=filters.status)
+    if filters.rule_id is not None:
+        alerts = alerts.filter(rule_id=filters.rule_id)
+    if filters.kind:
+        alerts = alerts.filter(kind=filters.kind)
+    if filters.since is not None:
+        alerts = alerts.filter(fired_at__gte=filters.since)
+    if filters.until is not None:
+        alerts = alerts.filter(fired_at__lt=filters.until)
+    return alerts.order_by("-fired_at", "-id")
+
+
+def alert_get(*, alert_id: int, evidence: int = 20) -> Alert:
+    alert = (
+        alert_list(filters=AlertFilters(), evidence=evidence)
+        .prefetch_related("deliveries")
+        .filter(pk=alert_id)
+        .first()
+    )
+    if alert is None:
+        raise Http404("No such alert")
+    return alert
+
+
+def alert_evidence_top(*, alert: Alert, limit: int) -> list[AlertEvidence]:
+    return list(
+        AlertEvidence.objects.filter(alert=alert)
+        .select_related("mention")
+        .order_by("-reach", "-mention__posted_at")[:limit]
+    )
+
+
+def alert_delivery_list(*, alert_id: int | None = None, status: str = "") -> QuerySet[AlertDelivery]:
+    deliveries = AlertDelivery.objects.select_related("alert__rule")
+    if alert_id is not None:
+        deliveries = deliveries.filter(alert_id=alert_id)
+    if status:
+        deliveries = deliveries.filter(status=status)
+    return deliveries.order_by("-created_at", "-id")
+
+
+def notification_list(*, user_id: int, unread: bool = False) -> QuerySet[Notification]:
+    notifications = Notification.objects.filter(user_id=user_id).select_related("alert__rule")
+    if unread:
+        notifications = notifications.filter(read_at__isnull=True)
+    return notifications.order_by("-created_at", "-id")
+
+
+def notification_unread_count(*, user_id: int) -> int:
+    return Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+
+
+def alert_markers(*, since: datetime, until: datetime) -> QuerySet[Alert]:
+    """Alerts as markers on a time chart: when, which rule, and why."""
+    return (
+        Alert.objects.filter(fired_at__gte=since, fired_at__lt=until)
+        .select_related("rule")
+        .only("id", "fired_at", "kind", "why", "status", "rule__name")
+        .order_by("fired_at", "id")
+    )
