@@ -513,11 +513,16 @@ def alert_escalate(*, alert: Alert, user_id: int, note: str = "") -> Alert:
 # Notifications -----------------------------------------------------------------------------------------
 
 
-def notification_read(*, user_id: int, notification_id: int | None = None) -> int:
-    """Mark one of the user's notifications read, or all of them; returns how many changed."""
+def notification_read(
+    *, user_id: int, notification_id: int | None = None, alert_id: int | None = None
+) -> int:
+    """Mark the user's notifications read: one, those of one alert (its page was opened), or all.
+    Returns how many changed."""
     unread = Notification.objects.filter(user_id=user_id, read_at__isnull=True)
     if notification_id is not None:
         unread = unread.filter(pk=notification_id)
+    if alert_id is not None:
+        unread = unread.filter(alert_id=alert_id)
     return unread.update(read_at=timezone.now())
 
 
