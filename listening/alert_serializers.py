@@ -90,7 +90,7 @@ class AlertRuleUpdateSerializer(AlertRuleWriteSerializer):
     kind = serializers.ChoiceField(choices=AlertKind.choices, required=False)
     is_active = serializers.BooleanField(required=False)
     query = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    source = serializers.IntegerField(min_value=1, required=False, allow_null=True)  # type: ignore[assignment]
+    source = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     expression = serializers.CharField(max_length=2_000, required=False, allow_blank=True)
     sensitivity = serializers.IntegerField(
         min_value=detectors.SENSITIVITY_MIN, max_value=detectors.SENSITIVITY_MAX, required=False

@@ -553,7 +553,9 @@ def alert_quality(*, since: datetime, until: datetime) -> list[RuleQuality]:
         "n_escalated": Count("alerts", filter=in_range & Q(alerts__escalated_at__isnull=False)),
     }
     keys = list(counted)
-    rows = list(AlertRule.objects.order_by("name").values("pk", "name").annotate(**counted))
+    rows: list[dict[str, Any]] = [
+        dict(row) for row in AlertRule.objects.order_by("name").values("pk", "name").annotate(**counted)
+    ]
 
     def quality(rule_id: int | None, name: str, n: int, ack: int, dis: int, esc: int) -> RuleQuality:
         return RuleQuality(
