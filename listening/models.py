@@ -238,6 +238,49 @@ class UploadJob(models.Model):
         return self.original_name
 
 
+class MetricGrain(models.IntegerChoices):
+    """Bucket widths in seconds. Every mention is counted at each grain, so a year at day steps
+    reads a few thousand rows instead of a hundred thousand 5-minute buckets."""
+
+    MINUTES_5 = 300, "5 minutes"
+    HOUR = 3600, "1 hour"
+    DAY = 86400, "1 day (UTC)"
+
+
+class MetricBucket(models.Model):
+    """Counts of enriched mentions by time (UTC-aligned bucket start), query, source and language.
+
+    A row with no query counts every mention once (the cheap "all mentions" total); a row with a
+    query counts the mentions that query tagged. Rows are only ever changed by adding deltas
+    (listening.services.metrics), inside the transactions that change what they count."""
+
+    grain = models.PositiveIntegerField(choices=MetricGrain.choices)
+    bucket_start = models.DateTimeField()
+    query = models.ForeignKey(Query, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="+")
+    lang = models.CharField(max_length=8, blank=True)
+    volume = models.BigIntegerField(default=0)
+    positive = models.BigIntegerField(default=0)
+    neutral = models.BigIntegerField(default=0)
+    negative = models.BigIntegerField(default=0)
+    reach = models.BigIntegerField(default=0)  # sum of the authors' followers
+
+    class Meta:
+        constraints = [
+            # NULLS NOT DISTINCT (PostgreSQL 15+): the no-query row of a bucket is unique too, so
+            # the upsert can name this constraint in ON CONFLICT.
+            models.UniqueConstraint(
+                fields=["grain", "bucket_start", "query", "source", "lang"],
+                name="metric_bucket_key",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["grain", "query", "bucket_start"], name="metric_bucket_range")]
+
+    def __str__(self) -> str:
+        return f"{self.grain}s@{self.bucket_start:%Y-%m-%dT%H:%M} q{self.query_id} s{self.source_id}"
+
+
 class AlertKind(models.TextChoices):
     VOLUME_SPIKE = "volume_spike", "Volume spike"
     NEGATIVE_SHARE = "negative_share", "Negative-share jump"

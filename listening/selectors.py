@@ -27,6 +27,10 @@ from listening.models import (
 )
 from listening.nlp.language import postgres_text_search_config
 
+# The metric reads live in their own module; these names are the stable interface (alerts use it).
+from listening.selectors_metrics import MetricPoint as MetricPoint
+from listening.selectors_metrics import metric_series as metric_series
+
 # Full-text queries are run in these configurations at once (a mention's vector was built in its
 # own language's configuration, and `simple` covers the rest), unless a language is chosen.
 SEARCH_CONFIGS = ("simple", "english", "spanish", "french", "german", "portuguese", "italian", "dutch")

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from listening import alert_apis, apis
+from listening import alert_apis, apis, apis_metrics
 
 router = SimpleRouter(trailing_slash=False)
 router.register("sources", apis.SourceApi, basename="source")
@@ -12,6 +12,7 @@ router.register("alert-rules", alert_apis.AlertRuleApi, basename="alert-rule")
 router.register("alerts", alert_apis.AlertApi, basename="alert")
 router.register("alert-deliveries", alert_apis.AlertDeliveryApi, basename="alert-delivery")
 router.register("notifications", alert_apis.NotificationApi, basename="notification")
+router.register("metrics", apis_metrics.MetricsApi, basename="metrics")
 
 api_urls = [
     *router.urls,

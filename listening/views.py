@@ -41,6 +41,7 @@ from listening.forms import (
     UploadMappingForm,
 )
 from listening.models import BackfillStatus, Mention, Query, UploadJob, UploadStatus
+from listening.nlp.language import LANGUAGES as DETECTED_LANGUAGES
 from listening.services import queries as query_services
 from listening.services import sources as source_services
 from listening.services import uploads as upload_services
@@ -469,7 +470,38 @@ def upload_progress_view(request: HttpRequest, access: Access, upload_id: int) -
     return render(request, "listening/_upload_progress.html", {"job": _upload_get(upload_id)})
 
 
+# Dashboard ---------------------------------------------------------------------------------------
+
+DASHBOARD_RANGES = [
+    ("1h", "Last hour"),
+    ("24h", "Last 24 hours"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+    ("90d", "Last 90 days"),
+    ("1y", "Last year"),
+    ("custom", "Custom"),
+]
+
+
+@require_GET
+@tenant_page()
+def dashboard_view(request: HttpRequest, access: Access) -> HttpResponse:
+    """The page is a frame: each panel fetches its data from the metrics API (the same endpoints
+    an API client uses, with the session), so charts and CSV downloads cannot disagree."""
+    context = {
+        "tab": "dashboard",
+        "ranges": DASHBOARD_RANGES,
+        "queries": list(selectors.query_list().only("id", "name", "kind")),
+        "sources": list(selectors.source_list().only("id", "name")),
+        "languages": sorted(
+            ((code, LANGUAGE_NAMES.get(code, code)) for code in DETECTED_LANGUAGES), key=lambda x: x[1]
+        ),
+    }
+    return render(request, "listening/dashboard.html", context)
+
+
 portal_urlpatterns: list[URLPattern] = [
+    path("listening/dashboard/", dashboard_view, name="listening-dashboard"),
     path("listening/", stream_view, name="listening-stream"),
     path("listening/mentions/<int:mention_id>/similar/", similar_view, name="listening-similar"),
     path("listening/queries/", queries_view, name="listening-queries"),

@@ -24,6 +24,7 @@ from django.utils import timezone
 from listening.models import Mention, QueryMatch, Story
 from listening.nlp import dedupe, embedder, language, sentiment
 from listening.services import alerts
+from listening.services.metrics import metrics_count_enriched
 from listening.services.queries import active_compiled_queries, document_for
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,9 @@ def mentions_enrich(*, mention_ids: Sequence[int]) -> int:
                 search_vector=SearchVector("text", config=Value(config))
             )
         QueryMatch.objects.bulk_create([t for t in tags if t.mention_id in claimed], ignore_conflicts=True)
+        # Counted in this transaction and for the claimed rows only: a batch delivered twice
+        # claims nothing the second time, so it is counted once.
+        metrics_count_enriched(mention_ids=sorted(claimed))
         alerts.on_mentions_enriched(mention_ids=sorted(claimed))
     return len(updated)
 

@@ -13,7 +13,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from listening import querylang
-from listening.models import BackfillStatus, Mention, Query, QueryMatch
+from listening.models import BackfillStatus, Mention, Query
+from listening.services.metrics import query_matches_add, query_matches_clear
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,8 @@ def query_backfill(*, query_id: int, revision: int) -> int:
     Query.objects.filter(pk=query_id, revision=revision).update(
         backfill_status=BackfillStatus.RUNNING, backfill_total=total, backfill_done=0
     )
-    QueryMatch.objects.filter(query_id=query_id).delete()
+    # Old tags leave the query's metric buckets as they are deleted; new ones enter as added.
+    query_matches_clear(query_id=query_id)
     matched = done = 0
     last_id: int | None = None
     while True:
@@ -129,15 +131,11 @@ def query_backfill(*, query_id: int, revision: int) -> int:
         if not chunk:
             break
         last_id = chunk[-1].pk
-        tags = [
-            QueryMatch(query_id=query_id, mention_id=m.pk, posted_at=m.posted_at)
-            for m in chunk
-            if compiled.matches(document_for(m))
-        ]
+        tags = [m.pk for m in chunk if compiled.matches(document_for(m))]
         with transaction.atomic():
             if not Query.objects.select_for_update().filter(pk=query_id, revision=revision).exists():
                 return matched  # superseded: the newer revision's run takes over
-            QueryMatch.objects.bulk_create(tags, ignore_conflicts=True)
+            query_matches_add(query_id=query_id, mention_ids=tags)
             done += len(chunk)
             matched += len(tags)
             Query.objects.filter(pk=query_id).update(backfill_done=done)

@@ -1,0 +1,135 @@
+"""The metric buckets, kept by adding deltas: +1 per mention (and per query tag) when enrichment
+claims a batch, -1/+1 per tag when a query backfill re-tags, and a rebuild from the mentions for
+recovery.
+
+Each change is one `INSERT ... ON CONFLICT DO UPDATE SET x = x + EXCLUDED.x` that counts a set of
+(mention, query) deltas at every grain, run in the transaction that makes the change it counts:
+a batch whose claim fails (delivered twice) adds nothing, and a rolled-back batch takes its counts
+with it. Rows are aggregated and sorted by key before the upsert, because ON CONFLICT may touch a
+row once per statement and two workers must lock shared rows in the same order (no deadlock).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection, transaction
+
+from listening.models import MetricGrain
+
+logger = logging.getLogger(__name__)
+
+_GRAINS = ", ".join(f"({int(g)})" for g in MetricGrain)
+
+# `{deltas}` is a SELECT of (mention_id, query_id, sign); query_id NULL is the all-mentions row.
+_UPSERT = f"""
+    INSERT INTO listening_metricbucket AS b
+        (grain, bucket_start, query_id, source_id, lang, volume, positive, neutral, negative, reach)
+    SELECT g.grain,
+           date_bin(make_interval(secs => g.grain), m.posted_at, TIMESTAMPTZ '1970-01-01 00:00:00+00'),
+           d.query_id, m.source_id, m.lang,
+           sum(d.sign),
+           coalesce(sum(d.sign) FILTER (WHERE m.sentiment = 'positive'), 0),
+           coalesce(sum(d.sign) FILTER (WHERE m.sentiment = 'neutral'), 0),
+           coalesce(sum(d.sign) FILTER (WHERE m.sentiment = 'negative'), 0),
+           coalesce(sum(d.sign * coalesce(m.author_followers, 0)), 0)
+    FROM ({{deltas}}) AS d (mention_id, query_id, sign)
+    JOIN listening_mention AS m ON m.id = d.mention_id
+    CROSS JOIN (VALUES {_GRAINS}) AS g (grain)
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT ON CONSTRAINT metric_bucket_key DO UPDATE SET
+        volume = b.volume + EXCLUDED.volume,
+        positive = b.positive + EXCLUDED.positive,
+        neutral = b.neutral + EXCLUDED.neutral,
+        negative = b.negative + EXCLUDED.negative,
+        reach = b.reach + EXCLUDED.reach
+"""  # noqa: S608 - only the constant grains are formatted in
+
+
+def _upsert(deltas: str, params: Sequence[object], prefix: str = "") -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(prefix + _UPSERT.format(deltas=deltas), params)
+        return cursor.rowcount
+
+
+def metrics_count_enriched(*, mention_ids: Sequence[int]) -> None:
+    """Count freshly enriched mentions (with their query tags) into the buckets. Call it inside
+    the enrichment transaction, with only the mentions that transaction claimed."""
+    if not mention_ids:
+        return
+    ids = list(mention_ids)
+    _upsert(
+        "SELECT id, NULL::bigint, 1 FROM unnest(%s::bigint[]) AS ids (id)"
+        " UNION ALL SELECT mention_id, query_id, 1 FROM listening_querymatch WHERE mention_id = ANY(%s)",
+        [ids, ids],
+    )
+
+
+def query_matches_clear(*, query_id: int) -> int:
+    """Remove every tag of a query and take them out of its buckets, in one statement (one
+    transaction): what was deleted is exactly what is subtracted. Returns tags removed."""
+    return _tags_change(
+        "WITH changed AS (DELETE FROM listening_querymatch WHERE query_id = %s"
+        " RETURNING mention_id, query_id) ",
+        [query_id],
+        sign=-1,
+    )
+
+
+def query_matches_add(*, query_id: int, mention_ids: Sequence[int]) -> int:
+    """Tag mentions with a query and count the tags that were new (a tag already there, say
+    from enrichment running at the same time, is neither stored nor counted twice)."""
+    if not mention_ids:
+        return 0
+    return _tags_change(
+        "WITH changed AS (INSERT INTO listening_querymatch (query_id, mention_id, posted_at)"
+        " SELECT %s, m.id, m.posted_at FROM listening_mention AS m WHERE m.id = ANY(%s)"
+        " ON CONFLICT (query_id, mention_id) DO NOTHING RETURNING mention_id, query_id) ",
+        [query_id, list(mention_ids)],
+        sign=1,
+    )
+
+
+def _tags_change(change: str, params: list[object], *, sign: int) -> int:
+    # A data-modifying CTE runs exactly once, even when the statement reads it twice.
+    upsert = _UPSERT.format(deltas="SELECT mention_id, query_id, %s::int FROM changed")
+    sql = change + ", counted AS (" + upsert + " RETURNING 1) SELECT count(*) FROM changed"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, sign])
+        return int(cursor.fetchone()[0])
+
+
+def _day_floor(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def metrics_rebuild(*, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """Recount the buckets of [start, end), widened to whole UTC days, from the enriched mentions
+    and their tags (recovery; gives what the incremental updates give). The table is locked
+    against concurrent upserts for the duration, so no enrichment is counted twice or lost.
+    Returns the range rebuilt."""
+    low = _day_floor(start)
+    high = _day_floor(end)
+    if high < end:
+        high += timedelta(days=1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # SHARE ROW EXCLUSIVE conflicts with the ROW EXCLUSIVE lock of every upsert: enrichment
+        # that counted before waits for us to see it committed, later enrichment waits for us.
+        cursor.execute("LOCK TABLE listening_metricbucket IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(
+            "DELETE FROM listening_metricbucket WHERE bucket_start >= %s AND bucket_start < %s", [low, high]
+        )
+        _upsert(
+            "SELECT id, NULL::bigint, 1 FROM listening_mention"
+            " WHERE enriched_at IS NOT NULL AND posted_at >= %s AND posted_at < %s"
+            " UNION ALL SELECT qm.mention_id, qm.query_id, 1 FROM listening_querymatch AS qm"
+            " JOIN listening_mention AS mm ON mm.id = qm.mention_id"
+            " WHERE mm.enriched_at IS NOT NULL AND mm.posted_at >= %s AND mm.posted_at < %s",
+            [low, high, low, high],
+        )
+    logger.info("metric buckets rebuilt for %s .. %s", low, high)
+    return low, high
