@@ -4,13 +4,16 @@ and writes a rule; the README's alerts screenshot is taken here."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 from playwright.sync_api import Page, expect
 
-from listening.models import AlertKind, AlertRule, Mention
+from listening.models import AlertKind, AlertRule, Mention, MetricBucket
 from listening.services import alerts
+from listening.services.metrics import metrics_rebuild
 from tests.browser.conftest import SCREENSHOTS, LiveServer, open_workspace, sign_in
 from tests.browser.test_listening import seeded_stream
 from tests.browser.test_screenshots import shoot
@@ -35,10 +38,13 @@ def fired(committed: World) -> Iterator[None]:
         alerts.keyword_rules_evaluate(
             mention_ids=list(Mention.objects.filter(source=source).values_list("pk", flat=True))
         )
+        now = timezone.now()
+        metrics_rebuild(start=now - timedelta(days=8), end=now + timedelta(days=1))
         try:
             yield
         finally:
             AlertRule.objects.exclude(pk__in=before).delete()
+            MetricBucket.objects.all().delete()
 
 
 def test_an_analyst_follows_the_bell_acknowledges_and_writes_a_rule(
@@ -79,3 +85,15 @@ def test_an_analyst_follows_the_bell_acknowledges_and_writes_a_rule(
     expect(page.get_by_text("Rule 'Complaints jump' was created.")).to_be_visible()
     expect(page.get_by_test_id("rules-table")).to_contain_text("Negative-share jump")
     shoot(page, "alert-rules")
+
+
+def test_the_dashboard_marks_alerts_on_the_volume_chart(page: Page, live: LiveServer, fired: None) -> None:
+    sign_in(page, live, "a-viewer@example.com")
+    open_workspace(page, "tenant-a")
+    page.goto(f"{live.tenant('tenant-a')}/listening/dashboard/")
+    markers = page.get_by_test_id("alert-markers")
+    expect(markers).to_be_visible()
+    expect(markers).to_contain_text("Outage talk: 2 new mentions matching 'outage* OR down'")
+    shoot(page, "dashboard-alerts")
+    markers.get_by_role("link").first.click()
+    expect(page.get_by_role("heading", name="Outage talk", level=1)).to_be_visible()
