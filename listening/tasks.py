@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from listening.models import WebhookDelivery
-from listening.services import enrichment, queries, sources, uploads
+from listening.services import enrichment, queries, sources, topics, uploads
 from listening.services.ingest import enrichment_queue
 from tenants.tasking import tenant_task
 
@@ -60,3 +60,9 @@ def poll_source(source_id: int) -> int:
 @tenant_task()
 def import_upload(job_id: int) -> int:
     return uploads.upload_import(job_id=job_id).stored
+
+
+@tenant_task()
+def refresh_topics() -> int:
+    """Every 15 minutes per tenant: re-cluster recent mentions into emerging topics."""
+    return topics.topics_refresh().clusters

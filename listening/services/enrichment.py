@@ -24,6 +24,7 @@ from django.utils import timezone
 from listening.models import Mention, QueryMatch, Story
 from listening.nlp import dedupe, embedder, language, sentiment
 from listening.services.queries import active_compiled_queries, document_for
+from listening.services.topics import topics_assign
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def mentions_enrich(*, mention_ids: Sequence[int]) -> int:
                 search_vector=SearchVector("text", config=Value(config))
             )
         QueryMatch.objects.bulk_create([t for t in tags if t.mention_id in claimed], ignore_conflicts=True)
+        topics_assign(mentions=updated)
     return len(updated)
 
 
