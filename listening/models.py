@@ -278,8 +278,9 @@ class Topic(models.Model):
       first) name it.
     - `first_seen_at` is when a run first found it (`first_run` that run); `last_seen_at` the end
       of the last window it appeared in; `status` active/dormant.
-    - `volume`, `previous_volume`, `growth`, `negative_share`, `reach` repeat its latest snapshot,
-      so lists sort and filter without a join; the history is `snapshots` (TopicSnapshot).
+    - `volume`, `previous_volume`, `growth`, `positive`/`neutral`/`negative`, `negative_share` and
+      `reach` repeat its latest snapshot, so lists sort and filter without a join; the history is
+      `snapshots` (TopicSnapshot).
     - `parent` is the topic it split from; `merged_into` the topic that absorbed it (then dormant).
     """
 
@@ -299,6 +300,9 @@ class Topic(models.Model):
     volume = models.PositiveIntegerField(default=0)
     previous_volume = models.PositiveIntegerField(default=0)
     growth = models.FloatField(default=0.0)
+    positive = models.PositiveIntegerField(default=0)
+    neutral = models.PositiveIntegerField(default=0)
+    negative = models.PositiveIntegerField(default=0)
     negative_share = models.FloatField(default=0.0)
     reach = models.PositiveBigIntegerField(default=0)
 

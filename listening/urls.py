@@ -8,6 +8,7 @@ router.register("sources", apis.SourceApi, basename="source")
 router.register("uploads", apis.UploadApi, basename="upload")
 router.register("queries", apis.QueryApi, basename="query")
 router.register("mentions", apis.MentionApi, basename="mention")
+router.register("topics", apis.TopicApi, basename="topic")
 
 api_urls = [
     *router.urls,

@@ -331,10 +331,10 @@ def match_topics(
 ) -> Matching:
     """Match this run's clusters to the known topics, one to one, maximising
     (1 - TERM_WEIGHT) * cosine + TERM_WEIGHT * term overlap over the pairs close enough."""
+    if len(known_terms) == 0 or len(terms) == 0:
+        return Matching(matched={}, split_from={}, merged_into={})
     known = unit(known_centroids).reshape(len(known_terms), -1)
     current = unit(centroids).reshape(len(terms), -1)
-    if len(known) == 0 or len(current) == 0:
-        return Matching(matched={}, split_from={}, merged_into={})
     cosine = current @ known.T
     overlap = np.array([[term_overlap(t, k) for k in known_terms] for t in terms]).reshape(cosine.shape)
     eligible = (cosine >= MATCH_SIMILARITY) | (

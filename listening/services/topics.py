@@ -66,7 +66,7 @@ def _window(*, start: datetime, end: datetime, cap: int, with_text: bool) -> _Wi
     rows = list(mentions.values_list(*fields, *(["text"] if with_text else []))[:cap])
     return _Window(
         ids=np.array([r[0] for r in rows], dtype=np.int64),
-        vectors=np.array([r[1] for r in rows], dtype=np.float32).reshape(len(rows), -1),
+        vectors=np.array([r[1] for r in rows], dtype=np.float32).reshape(len(rows), EMBEDDING_DIM),
         stories=[r[2] for r in rows],
         texts=[r[6] for r in rows] if with_text else [],
         sentiments=[r[3] for r in rows],
@@ -151,13 +151,13 @@ def topics_refresh(
             ["label", "terms", "centroid", "status", "last_seen_at", "merged_into", *_FIGURES],
         )
         continuing = {t.pk for t in topics}
-        for k, topic in enumerate(known):
-            if topic.pk in continuing or topic.status == TopicStatus.DORMANT:
-                continue
-            topic.status = TopicStatus.DORMANT
-            if k in matching.merged_into:
-                topic.merged_into = topics[matching.merged_into[k]]
-            topic.save(update_fields=["status", "merged_into"])
+        for k, into in matching.merged_into.items():
+            if known[k].status == TopicStatus.ACTIVE:
+                Topic.objects.filter(pk=known[k].pk).update(merged_into=topics[into])
+        # Every other active topic this run did not see sleeps, however long ago it was last seen.
+        Topic.objects.filter(status=TopicStatus.ACTIVE).exclude(pk__in=continuing).update(
+            status=TopicStatus.DORMANT
+        )
         TopicSnapshot.objects.bulk_create(
             TopicSnapshot(
                 topic=topic,
@@ -165,16 +165,15 @@ def topics_refresh(
                 taken_at=end,
                 is_new=i not in matching.matched,
                 **{field: getattr(topic, field) for field in _FIGURES},
-                **_sentiments(cluster=cluster, window=current),
             )
-            for i, (topic, cluster) in enumerate(zip(topics, clusters, strict=True))
+            for i, topic in enumerate(topics)
         )
         _reassign(window=current, clusters=clusters, topics=topics)
         run.new_topics = len(created)
         run.finished_at = timezone.now()
         run.duration_ms = round((time.perf_counter() - started) * 1000)
         run.save(update_fields=["new_topics", "finished_at", "duration_ms"])
-        TopicRun.objects.filter(started_at__lt=end - KEEP_RUNS).delete()
+        TopicRun.objects.filter(window_end__lt=end - KEEP_RUNS).delete()
     logger.info(
         "topics: %d clusters (%d new) from %d of %d mentions in %d ms",
         len(clusters),
@@ -186,14 +185,23 @@ def topics_refresh(
     return run
 
 
-_FIGURES = ("volume", "previous_volume", "growth", "negative_share", "reach")
+_FIGURES = (
+    "volume",
+    "previous_volume",
+    "growth",
+    "positive",
+    "neutral",
+    "negative",
+    "negative_share",
+    "reach",
+)
 
 
 def _figures(
     *, topic: Topic, cluster: core.Cluster, window: _Window, previous_volume: int, seen_at: datetime
 ) -> None:
     volume = round(len(cluster.members) * window.scale)
-    negative = sum(window.sentiments[i] == Sentiment.NEGATIVE for i in cluster.members)
+    feelings = _sentiments(cluster=cluster, window=window)
     topic.label = cluster.label[:200]
     topic.terms = cluster.terms
     topic.centroid = cluster.centroid
@@ -203,17 +211,20 @@ def _figures(
     topic.volume = volume
     topic.previous_volume = previous_volume
     topic.growth = core.growth(volume=volume, previous_volume=previous_volume)
-    topic.negative_share = negative / len(cluster.members)
+    topic.positive = feelings[Sentiment.POSITIVE]
+    topic.neutral = feelings[Sentiment.NEUTRAL]
+    topic.negative = feelings[Sentiment.NEGATIVE]
+    topic.negative_share = topic.negative / volume if volume else 0.0
     topic.reach = round(int(window.followers[cluster.members].sum()) * window.scale)
 
 
 def _sentiments(*, cluster: core.Cluster, window: _Window) -> dict[str, int]:
-    counts = {Sentiment.POSITIVE: 0, Sentiment.NEUTRAL: 0, Sentiment.NEGATIVE: 0}
+    counts = dict.fromkeys((Sentiment.POSITIVE, Sentiment.NEUTRAL, Sentiment.NEGATIVE), 0)
     for i in cluster.members:
         feeling = window.sentiments[i]
         if feeling in counts:
             counts[Sentiment(feeling)] += 1
-    return {str(feeling): round(count * window.scale) for feeling, count in counts.items()}
+    return {feeling.value: round(count * window.scale) for feeling, count in counts.items()}
 
 
 def _reassign(*, window: _Window, clusters: Sequence[core.Cluster], topics: Sequence[Topic]) -> None:
