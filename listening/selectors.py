@@ -20,6 +20,7 @@ from listening.models import (
     Source,
     Topic,
     TopicMention,
+    TopicRun,
     TopicSnapshot,
     TopicStatus,
     UploadJob,
@@ -151,6 +152,10 @@ def topic_list(*, filters: TopicFilters, sort: str = "growth") -> QuerySet[Topic
     if filters.text:
         topics = topics.filter(label__icontains=filters.text)
     return topics.order_by(*TOPIC_ORDERINGS[sort])
+
+
+def topic_run_latest() -> TopicRun | None:
+    return TopicRun.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
 
 
 def topic_get(*, topic_id: int) -> Topic:

@@ -35,8 +35,10 @@ def seed_mentions(
     followers: int = 100,
     prefix: str = "",
     seed: int = 0,
+    texts: list[str] | None = None,
 ) -> list[Mention]:
-    """`count` enriched mentions of `theme`, posted evenly over [start, start + span)."""
+    """`count` enriched mentions of `theme`, posted evenly over [start, start + span); their texts
+    are made of the theme's words, or taken in turn from `texts`."""
     rng = np.random.default_rng(seed)
     words = WORDS[theme]
     rows = []
@@ -46,7 +48,7 @@ def seed_mentions(
             Mention(
                 source=source,
                 external_id=f"{prefix}{theme}-{seed}-{i}",
-                text=f"{words[i % 3]} {words[(i + 1) % 3]} {filler}",
+                text=texts[i % len(texts)] if texts else f"{words[i % 3]} {words[(i + 1) % 3]} {filler}",
                 author_handle=f"user{i}",
                 author_followers=followers,
                 posted_at=start + span * (i / count),
