@@ -20,6 +20,7 @@ app.conf.task_routes = {
     "listening.tasks.poll_source": {"queue": "ingest"},
     "listening.tasks.import_upload": {"queue": "ingest"},
     "listening.tasks.deliver_alert": {"queue": "publish"},
+    "listening.tasks.refresh_topics": {"queue": "ml"},
 }
 # Publishing must not hold an ingest request when the broker is down: try once more, briefly, then
 # give up (the mention is stored; the sweep queues its enrichment later).
@@ -51,6 +52,11 @@ app.conf.beat_schedule = {
         "task": "tenants.tasks.fan_out",
         "schedule": crontab(minute=41, hour=3),
         "args": ("listening.tasks.purge_webhook_deliveries",),
+    },
+    "listening-refresh-topics": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute="*/15"),
+        "args": ("listening.tasks.refresh_topics",),
     },
     "tenants-purge-expired": {
         "task": "tenants.tasks.purge_expired",

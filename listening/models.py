@@ -439,3 +439,127 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alert_id}->{self.user_id}"
+
+
+class TopicStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DORMANT = "dormant", "Dormant"
+
+
+class TopicRun(models.Model):
+    """One periodic clustering of a tenant's recent mentions (listening.services.topics).
+
+    The window is [window_start, window_end); growth compares it with the window of the same length
+    just before. `sampled` < `considered` when the window held more story representatives than the
+    cap. Readers (alerts) take the latest finished run: `TopicRun.objects.filter(finished_at__isnull=False)
+    .latest("finished_at")`, then its `snapshots`."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    considered = models.PositiveIntegerField(default=0)  # mentions with an embedding in the window
+    sampled = models.PositiveIntegerField(default=0)  # story representatives clustered
+    clusters = models.PositiveIntegerField(default=0)
+    new_topics = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"topic run {self.pk} ({self.window_start:%Y-%m-%d %H:%M}-{self.window_end:%H:%M})"
+
+
+class Topic(models.Model):
+    """An emerging topic: a cluster of recent mentions that keeps its id across runs while it
+    persists (matched on centroid cosine and term overlap), and goes dormant, never deleted, when it
+    stops appearing; a later run may wake it up again.
+
+    Fields for readers (alerts, dashboards):
+    - `id` is stable; `label` (e.g. "outage · login · status page") and `terms` (most distinctive
+      first) name it.
+    - `first_seen_at` is when a run first found it (`first_run` that run); `last_seen_at` the end
+      of the last window it appeared in; `status` active/dormant.
+    - `volume`, `previous_volume`, `growth`, `positive`/`neutral`/`negative`, `negative_share` and
+      `reach` repeat its latest snapshot, so lists sort and filter without a join; the history is
+      `snapshots` (TopicSnapshot).
+    - `parent` is the topic it split from; `merged_into` the topic that absorbed it (then dormant).
+    """
+
+    label = models.CharField(max_length=200)
+    terms = models.JSONField(default=list)  # most distinctive first, at most 10
+    centroid = VectorField(dimensions=EMBEDDING_DIM)  # unit length
+    status = models.CharField(max_length=8, choices=TopicStatus.choices, default=TopicStatus.ACTIVE)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    first_run = models.ForeignKey(TopicRun, null=True, on_delete=models.SET_NULL, related_name="+")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="splits"
+    )
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="absorbed"
+    )
+    volume = models.PositiveIntegerField(default=0)
+    previous_volume = models.PositiveIntegerField(default=0)
+    growth = models.FloatField(default=0.0)
+    positive = models.PositiveIntegerField(default=0)
+    neutral = models.PositiveIntegerField(default=0)
+    negative = models.PositiveIntegerField(default=0)
+    negative_share = models.FloatField(default=0.0)
+    reach = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-growth", "-volume", "id"]
+        indexes = [
+            models.Index(fields=["status", "-growth"], name="topic_growth"),
+            models.Index(fields=["status", "-volume"], name="topic_volume"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class TopicSnapshot(models.Model):
+    """A topic as one run saw it. `volume` counts mentions (copies included) in the run's window;
+    `previous_volume` those of the window before that lie as close to the topic's centroid;
+    `growth` = (volume - previous_volume) / max(previous_volume, GROWTH_FLOOR) (listening.nlp.topics),
+    so 0.5 is +50 % and a topic out of nowhere does not read as +infinity. `negative_share` =
+    negative / volume. Counts are scaled up when the run sampled."""
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="snapshots")
+    run = models.ForeignKey(TopicRun, on_delete=models.CASCADE, related_name="snapshots")
+    taken_at = models.DateTimeField()  # the run's window_end
+    volume = models.PositiveIntegerField()
+    previous_volume = models.PositiveIntegerField()
+    positive = models.PositiveIntegerField()
+    neutral = models.PositiveIntegerField()
+    negative = models.PositiveIntegerField()
+    reach = models.PositiveBigIntegerField()
+    growth = models.FloatField()
+    negative_share = models.FloatField()
+    is_new = models.BooleanField(default=False)  # the run created this topic
+
+    class Meta:
+        ordering = ["topic", "taken_at"]
+        constraints = [models.UniqueConstraint(fields=["topic", "run"], name="topic_snapshot_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.topic_id}@{self.taken_at:%Y-%m-%d %H:%M}: {self.volume}"
+
+
+class TopicMention(models.Model):
+    """The topic of a mention: set at enrichment (nearest active topic, if close enough) and reset
+    by each run for the mentions it clustered. One topic per mention. `posted_at` is copied so a
+    topic's recent mentions come from one index."""
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="assignments")
+    mention = models.OneToOneField(Mention, on_delete=models.CASCADE, related_name="topic_assignment")
+    posted_at = models.DateTimeField()
+    similarity = models.FloatField()  # cosine to the topic's centroid when assigned
+
+    class Meta:
+        indexes = [models.Index(fields=["topic", "-posted_at"], name="topic_mention_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.topic_id}:{self.mention_id}"

@@ -23,6 +23,11 @@ from listening.models import (
     Query,
     QueryMatch,
     Source,
+    Topic,
+    TopicMention,
+    TopicRun,
+    TopicSnapshot,
+    TopicStatus,
     UploadJob,
 )
 from listening.nlp.language import postgres_text_search_config
@@ -227,3 +232,92 @@ def alert_markers(*, since: datetime, until: datetime) -> QuerySet[Alert]:
         .only("id", "fired_at", "kind", "why", "status", "rule__name")
         .order_by("fired_at", "id")
     )
+
+
+# Topics ------------------------------------------------------------------------------------------
+
+TOPIC_ORDERINGS = {
+    "growth": ("-growth", "-id"),
+    "volume": ("-volume", "-id"),
+    "negative": ("-negative_share", "-id"),
+    "new": ("-first_seen_at", "-id"),
+}
+
+
+@dataclass(frozen=True)
+class TopicFilters:
+    status: str = TopicStatus.ACTIVE  # "" for every status
+    min_volume: int = 0
+    new_since: datetime | None = None  # first seen at or after
+    text: str = ""  # a word of the label or terms
+
+
+def topic_list(*, filters: TopicFilters, sort: str = "growth") -> QuerySet[Topic]:
+    topics = Topic.objects.defer("centroid")
+    if filters.status:
+        topics = topics.filter(status=filters.status)
+    if filters.min_volume:
+        topics = topics.filter(volume__gte=filters.min_volume)
+    if filters.new_since is not None:
+        topics = topics.filter(first_seen_at__gte=filters.new_since)
+    if filters.text:
+        topics = topics.filter(label__icontains=filters.text)
+    return topics.order_by(*TOPIC_ORDERINGS[sort])
+
+
+def topic_run_latest() -> TopicRun | None:
+    return TopicRun.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
+
+
+def topic_get(*, topic_id: int) -> Topic:
+    topic = Topic.objects.defer("centroid").filter(pk=topic_id).first()
+    if topic is None:
+        raise Http404("No such topic")
+    return topic
+
+
+def topic_history(*, topic: Topic, since: datetime | None = None) -> list[TopicSnapshot]:
+    """The topic's snapshots, oldest first (one per run it appeared in)."""
+    snapshots = TopicSnapshot.objects.filter(topic=topic)
+    if since is not None:
+        snapshots = snapshots.filter(taken_at__gte=since)
+    return list(snapshots.order_by("taken_at"))
+
+
+def topic_histories(*, topic_ids: list[int], since: datetime) -> dict[int, list[TopicSnapshot]]:
+    """Snapshots since `since` of several topics at once (the list page's sparklines)."""
+    found: dict[int, list[TopicSnapshot]] = {topic_id: [] for topic_id in topic_ids}
+    for snapshot in (
+        TopicSnapshot.objects.filter(topic_id__in=topic_ids, taken_at__gte=since)
+        .only("id", "topic_id", "taken_at", "volume", "negative")
+        .order_by("taken_at")
+    ):
+        found[snapshot.topic_id].append(snapshot)
+    return found
+
+
+def topic_mentions(*, topic: Topic, filters: MentionFilters) -> QuerySet[Mention]:
+    return mention_list(filters=filters).filter(topic_assignment__topic=topic)
+
+
+def topic_examples(*, topic: Topic, limit: int = 5) -> list[Mention]:
+    """Mentions that say what the topic is about: the closest to its centroid among its recent
+    ones, one per story (copies of one post are one example)."""
+    closest = list(
+        TopicMention.objects.filter(topic=topic)
+        .order_by("-similarity", "-posted_at")
+        .values_list("mention_id", flat=True)[: limit * 10]
+    )
+    mentions = mention_list(filters=MentionFilters()).filter(pk__in=closest)
+    order = {mention_id: i for i, mention_id in enumerate(closest)}
+    picked: list[Mention] = []
+    stories: set[int] = set()
+    for mention in sorted(mentions, key=lambda m: order[m.pk]):
+        if mention.story_id is not None and mention.story_id in stories:
+            continue
+        if mention.story_id is not None:
+            stories.add(mention.story_id)
+        picked.append(mention)
+        if len(picked) == limit:
+            break
+    return picked

@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from listening.models import WebhookDelivery
-from listening.services import alert_delivery, alerts, enrichment, queries, sources, uploads
+from listening.services import alert_delivery, alerts, enrichment, queries, sources, topics, uploads
 from listening.services.ingest import enrichment_queue
 from tenants.tasking import tenant_task
 
@@ -79,3 +79,9 @@ def deliver_alert(delivery_id: int) -> str:
     """One delivery attempt (publish queue); the service schedules the next one on failure."""
     delivery = alert_delivery.alert_delivery_attempt(delivery_id=delivery_id)
     return delivery.status if delivery is not None else "skipped"
+
+
+@tenant_task()
+def refresh_topics() -> int:
+    """Every 15 minutes per tenant: re-cluster recent mentions into emerging topics."""
+    return topics.topics_refresh().clusters

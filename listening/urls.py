@@ -13,6 +13,7 @@ router.register("alerts", alert_apis.AlertApi, basename="alert")
 router.register("alert-deliveries", alert_apis.AlertDeliveryApi, basename="alert-delivery")
 router.register("notifications", alert_apis.NotificationApi, basename="notification")
 router.register("metrics", apis_metrics.MetricsApi, basename="metrics")
+router.register("topics", apis.TopicApi, basename="topic")
 
 api_urls = [
     *router.urls,

@@ -10,6 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('listening', '0002_metrics'),
+        ('listening', '0002_topics'),
     ]
 
     operations = [
