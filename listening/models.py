@@ -285,6 +285,7 @@ class AlertKind(models.TextChoices):
     VOLUME_SPIKE = "volume_spike", "Volume spike"
     NEGATIVE_SHARE = "negative_share", "Negative-share jump"
     KEYWORD = "keyword", "Keyword or query trigger"
+    NEW_TOPIC = "new_topic", "New fast-growing topic"
 
 
 class AlertRule(models.Model):

@@ -201,3 +201,22 @@ def negative_share_jump(
 
 def _clamp(sensitivity: int) -> int:
     return min(max(int(sensitivity), SENSITIVITY_MIN), SENSITIVITY_MAX)
+
+
+def topic_threshold(sensitivity: int) -> tuple[float, int]:
+    """(smallest growth, smallest volume) for a new topic: 10 -> (+50%, 5), 5 -> (+175%, 15),
+    1 -> (+275%, 23)."""
+    s = _clamp(sensitivity)
+    return 0.5 + 0.25 * (10 - s), 5 + 2 * (10 - s)
+
+
+def new_topic(*, label: str, volume: int, previous_volume: int, growth: float, sensitivity: int) -> Detection:
+    """A young topic (found recently, judged by the caller) that grows fast enough and is large
+    enough to matter. `growth` is the topic run's (volume - previous) / max(previous, floor)."""
+    growth_min, volume_min = topic_threshold(sensitivity)
+    fired = growth >= growth_min and volume >= volume_min
+    why = (
+        f"New topic '{label}': {volume} mentions, {previous_volume} in the window before "
+        f"({growth:+.0%}); fires at growth >= {growth_min:+.0%} with at least {volume_min} mentions"
+    )
+    return Detection(bool(fired), float(previous_volume), float(volume), growth, growth_min, why)

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('volume_spike', 'Volume spike'), ('negative_share', 'Negative-share jump'), ('keyword', 'Keyword or query trigger')], max_length=16)),
+                ('kind', models.CharField(choices=[('volume_spike', 'Volume spike'), ('negative_share', 'Negative-share jump'), ('keyword', 'Keyword or query trigger'), ('new_topic', 'New fast-growing topic')], max_length=16)),
                 ('is_active', models.BooleanField(default=True)),
                 ('expression', models.TextField(blank=True)),
                 ('sensitivity', models.PositiveSmallIntegerField(default=5)),
@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
             name='Alert',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('volume_spike', 'Volume spike'), ('negative_share', 'Negative-share jump'), ('keyword', 'Keyword or query trigger')], max_length=16)),
+                ('kind', models.CharField(choices=[('volume_spike', 'Volume spike'), ('negative_share', 'Negative-share jump'), ('keyword', 'Keyword or query trigger'), ('new_topic', 'New fast-growing topic')], max_length=16)),
                 ('window_key', models.CharField(max_length=64)),
                 ('window_start', models.DateTimeField()),
                 ('window_end', models.DateTimeField()),

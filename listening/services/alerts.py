@@ -37,6 +37,8 @@ from listening.models import (
     Query,
     Sentiment,
     Source,
+    TopicRun,
+    TopicSnapshot,
 )
 from listening.services import alert_delivery
 from listening.services.queries import compile_expression, document_for
@@ -54,6 +56,8 @@ SHARE_WINDOW = timedelta(minutes=60)
 KEYWORD_LOOKBACK = timedelta(minutes=30)
 KEYWORD_SCAN_LIMIT = 5_000
 EVIDENCE_TOP = 10
+# A topic is "new" for alerting while it is younger than this (found by a run within the last day).
+TOPIC_NEW_WITHIN = timedelta(hours=24)
 # With little history, the negative share is shrunk towards this prior with this many pseudo-
 # mentions: a new tenant gets a sensible baseline instead of 0% (which any complaint would beat).
 NEGATIVE_PRIOR, PRIOR_WEIGHT = 0.2, 20
@@ -80,6 +84,8 @@ def _validate(rule: AlertRule) -> None:
             errors["expression"] = "a keyword rule needs an expression or a saved query"
     elif rule.expression.strip():
         errors["expression"] = "only keyword rules take an expression; scope others with a query"
+    if rule.kind == AlertKind.NEW_TOPIC and (rule.query_id is not None or rule.source_id is not None):
+        errors["query"] = "topics are found across all mentions: a topic rule takes no query or source"
     if rule.kind == AlertKind.KEYWORD and rule.expression.strip():
         try:
             compile_expression(rule.expression)
@@ -283,6 +289,8 @@ def alert_rule_evaluate(
             alert = None
         elif rule.kind == AlertKind.VOLUME_SPIKE:
             alert = _evaluate_volume(rule, now)
+        elif rule.kind == AlertKind.NEW_TOPIC:
+            alert = _evaluate_new_topic(rule, now)
         else:
             alert = _evaluate_negative_share(rule, now)
         AlertRule.objects.filter(pk=rule.pk).update(last_evaluated_at=now)
@@ -322,6 +330,35 @@ def _evaluate_negative_share(rule: AlertRule, now: datetime) -> Alert | None:
         return None
     key = f"n:{_floor(now, detectors.BIN).isoformat()}"
     return _fire(rule, key, start, now, detection, _top_by_reach(window.filter(sentiment=Sentiment.NEGATIVE)))
+
+
+def _evaluate_new_topic(rule: AlertRule, now: datetime) -> Alert | None:
+    """The latest topic run's young topics (first seen within TOPIC_NEW_WITHIN), fastest growing
+    first; one alert per run at most (its window key), naming the topic that grew fastest."""
+    run = TopicRun.objects.filter(finished_at__isnull=False).order_by("-finished_at", "-id").first()
+    if run is None:
+        return None
+    snapshots = (
+        TopicSnapshot.objects.filter(run=run, topic__first_seen_at__gte=run.window_end - TOPIC_NEW_WITHIN)
+        .select_related("topic")
+        .order_by("-growth", "-volume")
+    )
+    for snapshot in snapshots:
+        detection = detectors.new_topic(
+            label=snapshot.topic.label,
+            volume=snapshot.volume,
+            previous_volume=snapshot.previous_volume,
+            growth=snapshot.growth,
+            sensitivity=rule.sensitivity,
+        )
+        if detection.fired:
+            mentions = Mention.objects.filter(
+                topic_assignment__topic=snapshot.topic, posted_at__gte=run.window_start
+            )
+            return _fire(
+                rule, f"t:{run.pk}", run.window_start, run.window_end, detection, _top_by_reach(mentions)
+            )
+    return None
 
 
 def _top_by_reach(mentions: QuerySet[Mention]) -> list[tuple[int, int]]:

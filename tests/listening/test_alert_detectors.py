@@ -124,3 +124,18 @@ def test_negative_share_sensitivity() -> None:
 def test_profile_round_trips_through_json() -> None:
     profile = d.profile_fit(start=MONDAY, counts=daily_peak_series(2))
     assert d.Profile.from_json(profile.to_json()) == profile
+
+
+def test_new_topic_needs_growth_and_volume_by_sensitivity() -> None:
+    def fires(volume: int, previous: int, growth: float, s: int = 5) -> bool:
+        return d.new_topic(
+            label="outage · login", volume=volume, previous_volume=previous, growth=growth, sensitivity=s
+        ).fired
+
+    assert fires(40, 2, 7.0)
+    assert not fires(40, 30, 0.33)  # big, but not growing
+    assert not fires(8, 0, 1.6)  # growing, but too small at sensitivity 5
+    assert fires(8, 0, 1.6, s=10)
+    assert fires(20, 2, 2.0, s=10) and not fires(20, 2, 2.0, s=1)
+    detection = d.new_topic(label="outage · login", volume=40, previous_volume=2, growth=7.0, sensitivity=5)
+    assert "New topic 'outage · login': 40 mentions, 2 in the window before (+700%)" in detection.why

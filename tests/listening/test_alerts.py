@@ -324,3 +324,68 @@ def test_rule_validation(world, fields, field):
     with tenant_context(world.a), pytest.raises(ValidationError) as error:
         rule(**fields)
     assert field in error.value.message_dict
+
+
+def _topic_run(source, *, label: str, volume: int, previous: int, growth: float, age: timedelta):
+    from listening.models import Topic, TopicMention, TopicRun, TopicSnapshot
+
+    now = datetime.now(UTC)
+    run = TopicRun.objects.create(
+        window_start=now - timedelta(hours=6), window_end=now, finished_at=now, clusters=1
+    )
+    topic = Topic.objects.create(
+        label=label,
+        terms=label.split(" · "),
+        centroid=[1.0] + [0.0] * 383,
+        first_seen_at=now - age,
+        last_seen_at=now,
+        volume=volume,
+        previous_volume=previous,
+        growth=growth,
+    )
+    TopicSnapshot.objects.create(
+        topic=topic,
+        run=run,
+        taken_at=now,
+        volume=volume,
+        previous_volume=previous,
+        positive=0,
+        neutral=volume,
+        negative=0,
+        reach=0,
+        growth=growth,
+        negative_share=0.0,
+        is_new=age < timedelta(hours=1),
+    )
+    members = add(source, now - timedelta(hours=1), 3, text=label, followers=500)
+    TopicMention.objects.bulk_create(
+        TopicMention(topic=topic, mention=m, posted_at=m.posted_at, similarity=0.9) for m in members
+    )
+    return run, topic
+
+
+def test_a_new_fast_growing_topic_fires_once_per_run(source):
+    watcher = rule(kind=AlertKind.NEW_TOPIC, cooldown_minutes=5)
+    now = datetime.now(UTC)
+    assert alerts.alert_rule_evaluate(rule_id=watcher.pk, now=now) is None  # no run yet
+    _topic_run(source, label="outage · login", volume=40, previous=2, growth=7.0, age=timedelta(hours=2))
+    alert = alerts.alert_rule_evaluate(rule_id=watcher.pk, now=now)
+    assert alert is not None and alert.why.startswith("New topic 'outage · login': 40 mentions")
+    assert AlertEvidence.objects.filter(alert=alert).count() == 3
+    # The same run again, after the cooldown: not twice.
+    assert alerts.alert_rule_evaluate(rule_id=watcher.pk, now=now + timedelta(minutes=10)) is None
+
+
+def test_old_or_slow_topics_do_not_fire(source):
+    watcher = rule(kind=AlertKind.NEW_TOPIC)
+    now = datetime.now(UTC)
+    _topic_run(source, label="pricing · plans", volume=40, previous=2, growth=7.0, age=timedelta(days=3))
+    assert alerts.alert_rule_evaluate(rule_id=watcher.pk, now=now) is None  # growing, but not new
+    _topic_run(source, label="keynote · launch", volume=40, previous=35, growth=0.14, age=timedelta(hours=1))
+    assert alerts.alert_rule_evaluate(rule_id=watcher.pk, now=now) is None  # new, but not growing
+
+
+def test_a_topic_rule_takes_no_scope(source):
+    with pytest.raises(ValidationError) as error:
+        rule(kind=AlertKind.NEW_TOPIC, source=source)
+    assert "query" in error.value.message_dict
