@@ -139,6 +139,7 @@ def main() -> int:
     from config.celery import app
     from listening.models import Alert, AlertKind, AlertRule, Mention, Source, SourceKind
     from listening.services import alerts
+    from listening.services.metrics import metrics_rebuild
     from tenants.models import Membership, Role, User
     from tenants.services import tenant_create, token_create
 
@@ -154,6 +155,8 @@ def main() -> int:
         burst_source = Source.objects.create(name="bench burst", kind=SourceKind.API)
         _history(keyword_source, texts, now)
         _history(burst_source, texts, now)
+        # Written directly, so counted directly: baselines read the metric buckets.
+        metrics_rebuild(start=now - timedelta(days=HISTORY_DAYS + 1), end=now + timedelta(days=1))
         tokens = [f"zq{i}meltdown" for i in range(args.trials)]
         keyword_rules = [
             alerts.alert_rule_create(

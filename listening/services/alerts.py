@@ -19,7 +19,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, DateTimeField, F, Func, Min, Q, QuerySet, Value
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -40,6 +40,7 @@ from listening.models import (
     TopicRun,
     TopicSnapshot,
 )
+from listening.selectors_metrics import metric_series
 from listening.services import alert_delivery
 from listening.services.queries import compile_expression, document_for
 
@@ -211,41 +212,27 @@ def _floor(moment: datetime, step: timedelta) -> datetime:
     return _EPOCH + ((moment - _EPOCH) // step) * step
 
 
-def _five_minute_counts(mentions: QuerySet[Mention], *, start: datetime, end: datetime) -> list[int]:
-    """Dense 5-minute counts by posted_at over [start, end); `start` is aligned."""
-    bin_start = Func(
-        Value(detectors.BIN), F("posted_at"), Value(_EPOCH), function="date_bin", output_field=DateTimeField()
-    )
-    rows = (
-        mentions.filter(posted_at__gte=start, posted_at__lt=end)
-        .annotate(bin=bin_start)
-        .values("bin")
-        .annotate(n=Count("id"))
-        .values_list("bin", "n")
-    )
-    counts = [0] * max(0, int((end - start) / detectors.BIN))
-    for moment, n in rows:
-        counts[int((moment - start) / detectors.BIN)] = n
-    return counts
-
-
 def alert_rule_baseline(*, rule: AlertRule, now: datetime) -> dict[str, Any]:
     """The rule's learned baseline, refreshed when older than BASELINE_TTL: the seasonal volume
-    profile and the negative share, from up to HISTORY of the rule's own mentions."""
+    profile and the negative share, from up to HISTORY of the rule's own mentions, read from the
+    5-minute metric buckets (listening.selectors_metrics), so a refresh costs the same whatever
+    the tenant's volume. History starts at the first non-empty bucket: the weeks before a tenant
+    sent anything are not quiet weeks."""
     if rule.baseline and rule.baseline_at and now - rule.baseline_at < BASELINE_TTL:
         return rule.baseline
-    scoped = _scoped(rule)
     end = _floor(now, detectors.BIN)
-    first = scoped.filter(posted_at__gte=now - HISTORY).aggregate(first=Min("posted_at"))["first"]
+    points = metric_series(
+        start=end - HISTORY, end=end, step=detectors.BIN, query_id=rule.query_id, source_id=rule.source_id
+    )
+    counts = [point.volume for point in points]
+    first = next((i for i, n in enumerate(counts) if n), None)
     profile = detectors.cold_profile()
-    if first is not None and first < end:
-        start = _floor(first, detectors.BIN)
-        profile = detectors.profile_fit(start=start, counts=_five_minute_counts(scoped, start=start, end=end))
-    shares = scoped.filter(
-        posted_at__gte=now - HISTORY, posted_at__lt=now - SHARE_WINDOW, enriched_at__isnull=False
-    ).aggregate(total=Count("id"), negative=Count("id", filter=Q(sentiment=Sentiment.NEGATIVE)))
-    share = (shares["negative"] + NEGATIVE_PRIOR * PRIOR_WEIGHT) / (shares["total"] + PRIOR_WEIGHT)
-    rule.baseline = {"profile": profile.to_json(), "negative_share": share, "share_history": shares["total"]}
+    if first is not None:
+        profile = detectors.profile_fit(start=points[first].start, counts=counts[first:])
+    before = [point for point in points if point.start < now - SHARE_WINDOW]
+    total, negative = sum(p.volume for p in before), sum(p.negative for p in before)
+    share = (negative + NEGATIVE_PRIOR * PRIOR_WEIGHT) / (total + PRIOR_WEIGHT)
+    rule.baseline = {"profile": profile.to_json(), "negative_share": share, "share_history": total}
     rule.baseline_at = now
     AlertRule.objects.filter(pk=rule.pk).update(baseline=rule.baseline, baseline_at=now)
     return rule.baseline

@@ -23,6 +23,7 @@ from listening.models import (
     SourceKind,
 )
 from listening.services import alerts
+from listening.services.metrics import metrics_rebuild
 
 _ids = count()
 
@@ -79,6 +80,13 @@ def history(source: Source, *, end: datetime, peak_hour: int, days: int = 14) ->
         )
         moment += timedelta(minutes=5)
     Mention.objects.bulk_create(rows, batch_size=5000)
+    counted()
+
+
+def counted() -> None:
+    """Baselines read the metric buckets: count what the test wrote directly into the table."""
+    now = datetime.now(UTC)
+    metrics_rebuild(start=now - timedelta(days=30), end=now + timedelta(days=1))
 
 
 @pytest.fixture
@@ -175,6 +183,7 @@ def test_negative_share_jump_fires_and_a_usual_share_does_not(source):
     add(source, now - timedelta(days=2), 30, sentiment="negative")  # 15% negative usually
     add(source, now - timedelta(minutes=30), 10, sentiment="negative")
     add(source, now - timedelta(minutes=20), 40, sentiment="neutral")  # 20% now: usual
+    counted()
     assert alerts.alert_rule_evaluate(rule_id=jump.pk, now=now) is None
     add(source, now - timedelta(minutes=10), 25, sentiment="negative", followers=5000)  # 35 of 75
     jump.baseline_at = None
