@@ -19,6 +19,8 @@ app.conf.task_routes = {
     "listening.tasks.backfill_query": {"queue": "ingest"},
     "listening.tasks.poll_source": {"queue": "ingest"},
     "listening.tasks.import_upload": {"queue": "ingest"},
+    "listening.tasks.deliver_alert": {"queue": "publish"},
+    "listening.tasks.refresh_topics": {"queue": "ml"},
 }
 # Publishing must not hold an ingest request when the broker is down: try once more, briefly, then
 # give up (the mention is stored; the sweep queues its enrichment later).
@@ -41,10 +43,20 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*"),
         "args": ("listening.tasks.poll_due_sources",),
     },
+    "listening-evaluate-alert-rules": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute="*"),
+        "args": ("listening.tasks.evaluate_alert_rules",),
+    },
     "listening-purge-webhook-deliveries": {
         "task": "tenants.tasks.fan_out",
         "schedule": crontab(minute=41, hour=3),
         "args": ("listening.tasks.purge_webhook_deliveries",),
+    },
+    "listening-refresh-topics": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute="*/15"),
+        "args": ("listening.tasks.refresh_topics",),
     },
     "tenants-purge-expired": {
         "task": "tenants.tasks.purge_expired",

@@ -247,6 +247,9 @@ LISTENING_FETCH_TIMEOUT_S = env.float("LISTENING_FETCH_TIMEOUT_S", default=30.0)
 LISTENING_BULK_MAX_ITEMS = 10_000
 LISTENING_UPLOAD_MAX_BYTES = env.int("LISTENING_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
 LISTENING_ENRICH_BATCH = env.int("LISTENING_ENRICH_BATCH", default=128)
+# Emerging topics cluster this window (compared with the one before it), sampled down to the cap.
+LISTENING_TOPICS_WINDOW = timedelta(hours=env.int("LISTENING_TOPICS_WINDOW_HOURS", default=24))
+LISTENING_TOPICS_SAMPLE_CAP = env.int("LISTENING_TOPICS_SAMPLE_CAP", default=20_000)
 
 # Celery ------------------------------------------------------------------------------------------
 # The embedded default is a real worker process on a filesystem transport: no service to install.

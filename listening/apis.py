@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, JsonResponse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -21,7 +24,7 @@ from listening import selectors
 from listening.connectors import bulk, webhook
 from listening.connectors.base import ConnectorError
 from listening.connectors.items import PayloadRejected
-from listening.models import Mention, Query, Sentiment, Source, SourceKind, UploadJob
+from listening.models import Mention, Query, Sentiment, Source, SourceKind, Topic, TopicStatus, UploadJob
 from listening.serializers import (
     IngestResultSerializer,
     MentionSerializer,
@@ -35,6 +38,10 @@ from listening.serializers import (
     SourceSecretSerializer,
     SourceSerializer,
     SourceUpdateSerializer,
+    TopicDetailSerializer,
+    TopicFilterSerializer,
+    TopicHistoryFilterSerializer,
+    TopicSerializer,
     UploadCreatedSerializer,
     UploadCreateSerializer,
     UploadJobSerializer,
@@ -333,3 +340,85 @@ class MentionApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
         mention = selectors.mention_get(mention_id=int(pk))
         similar = selectors.mention_similar(mention=mention, filters=self._filters())
         return Response(SimilarMentionSerializer(similar, many=True).data)
+
+
+TOPIC_FILTER_PARAMETERS = [
+    OpenApiParameter("sort", str, enum=list(selectors.TOPIC_ORDERINGS), description="default: growth"),
+    OpenApiParameter("status", str, enum=[*TopicStatus.values, "all"], description="default: active"),
+    OpenApiParameter("min_volume", int),
+    OpenApiParameter("new_since", str, description="First seen at or after (ISO 8601)"),
+    OpenApiParameter("q", str, description="A word of the topic's name"),
+]
+TOPIC_HISTORY_DAYS = 7
+
+
+class TopicApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
+    """Emerging topics: clusters of recent mentions named by their most distinctive terms, with
+    volume, sentiment and growth against the window before; a topic keeps its id across runs."""
+
+    serializer_class = TopicSerializer
+
+    @property
+    def cursor_ordering(self) -> tuple[str, ...]:
+        if self.action == "mentions":
+            return ("-posted_at", "-id")
+        return selectors.TOPIC_ORDERINGS[self._query[1]]
+
+    @cached_property
+    def _query(self) -> tuple[selectors.TopicFilters, str]:
+        """The list's filters and sort order, validated once per request."""
+        data = TopicFilterSerializer(data=self.request.query_params)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        filters = selectors.TopicFilters(
+            status="" if v["status"] == "all" else v["status"],
+            min_volume=v.get("min_volume", 0),
+            new_since=v.get("new_since"),
+            text=v.get("q", ""),
+        )
+        return filters, v["sort"]
+
+    def scoped_queryset(self, access: Access) -> QuerySet[Topic]:
+        if self.action == "list":
+            filters, sort = self._query
+            return selectors.topic_list(filters=filters, sort=sort)
+        return selectors.topic_list(filters=selectors.TopicFilters(status=""))
+
+    @extend_schema(parameters=TOPIC_FILTER_PARAMETERS)
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("since", str, description="History from (default: 7 days ago)")],
+        responses=TopicDetailSerializer,
+    )
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The topic with its snapshot history (volume and sentiment per run) and example mentions."""
+        data = TopicHistoryFilterSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        topic = self.get_object()
+        since = data.validated_data.get("since") or timezone.now() - timedelta(days=TOPIC_HISTORY_DAYS)
+        topic.history_snapshots = selectors.topic_history(topic=topic, since=since)
+        topic.example_mentions = selectors.topic_examples(topic=topic)
+        return Response(TopicDetailSerializer(topic).data)
+
+    @extend_schema(parameters=MENTION_FILTER_PARAMETERS, responses=MentionSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="mentions")
+    def mentions(self, request: Request, pk: str) -> Response:
+        """The topic's mentions, newest first, with the mention stream's filters."""
+        data = MentionFilterSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        topic = self.get_object()
+        filters = selectors.MentionFilters(
+            query_id=v.get("query"),
+            source_id=v.get("source"),
+            sentiment=v.get("sentiment", ""),
+            lang=v.get("lang", ""),
+            author=v.get("author", ""),
+            since=v.get("since"),
+            until=v.get("until"),
+            text=v.get("q", ""),
+        )
+        page = self.paginate_queryset(selectors.topic_mentions(topic=topic, filters=filters))
+        return self.get_paginated_response(MentionSerializer(page, many=True).data)

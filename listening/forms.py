@@ -14,7 +14,7 @@ from django.urls import reverse_lazy
 
 from listening.models import Query, QueryKind, Sentiment, Source, SourceKind
 from listening.nlp.language import LANGUAGES as DETECTED_LANGUAGES
-from listening.selectors import MentionFilters
+from listening.selectors import MentionFilters, TopicFilters
 
 # Names for the codes the language detector gives (listening.nlp.language.LANGUAGES).
 LANGUAGE_NAMES = {
@@ -298,3 +298,23 @@ class UploadMappingForm(forms.Form):
 
     def mapping(self) -> dict[str, str]:
         return {name: self.cleaned_data.get(name, "") for name in MAPPING_FIELDS}
+
+
+TOPIC_SORT_CHOICES = [
+    ("growth", "Fastest growing"),
+    ("volume", "Most mentions"),
+    ("negative", "Most negative"),
+    ("new", "Newest"),
+]
+TOPIC_STATUS_CHOICES = [("active", "Active"), ("dormant", "Dormant"), ("all", "All")]
+
+
+class TopicListForm(forms.Form):
+    sort = forms.ChoiceField(choices=TOPIC_SORT_CHOICES, required=False, label="Sort by")
+    status = forms.ChoiceField(choices=TOPIC_STATUS_CHOICES, required=False, label="Show")
+
+    def filters(self) -> tuple[TopicFilters, str]:
+        """The selector's filters and sort; a field with an error falls back to its default."""
+        data = getattr(self, "cleaned_data", {})
+        status = data.get("status") or "active"
+        return TopicFilters(status="" if status == "all" else status), data.get("sort") or "growth"

@@ -282,3 +282,288 @@ class MetricBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.grain}s@{self.bucket_start:%Y-%m-%dT%H:%M} q{self.query_id} s{self.source_id}"
+
+
+class AlertKind(models.TextChoices):
+    VOLUME_SPIKE = "volume_spike", "Volume spike"
+    NEGATIVE_SHARE = "negative_share", "Negative-share jump"
+    KEYWORD = "keyword", "Keyword or query trigger"
+    NEW_TOPIC = "new_topic", "New fast-growing topic"
+
+
+class AlertRule(models.Model):
+    """What to watch and whom to tell. `query`/`source` narrow what a rule counts (for a keyword
+    rule without an expression, the saved query is the trigger). Delivery targets are secrets
+    (a Slack incoming-webhook URL is a credential), so they are encrypted at rest."""
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    is_active = models.BooleanField(default=True)
+    query = models.ForeignKey(Query, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    expression = models.TextField(blank=True)
+    sensitivity = models.PositiveSmallIntegerField(default=5)
+    cooldown_minutes = models.PositiveIntegerField(default=60)
+    notify_portal = models.BooleanField(default=True)
+    email_to = models.JSONField(default=list, blank=True)
+    webhook_url = EncryptedTextField(blank=True, default="")
+    webhook_secret = EncryptedTextField(blank=True, default="")
+    slack_url = EncryptedTextField(blank=True, default="")
+    # The learned seasonal profile (listening.alerting.detectors.Profile), refreshed hourly.
+    baseline = models.JSONField(default=dict, blank=True)
+    baseline_at = models.DateTimeField(null=True, blank=True)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertStatus(models.TextChoices):
+    NEW = "new", "New"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    DISMISSED = "dismissed", "Dismissed"
+    ESCALATED = "escalated", "Escalated"
+
+
+class Alert(models.Model):
+    """One firing of a rule. `window_key` names the evaluation window (or the first triggering
+    mention): unique per rule, so an evaluation retried for the same window fires once
+    (RELIABILITY 27)."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    window_key = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    fired_at = models.DateTimeField(default=timezone.now)
+    expected = models.FloatField(null=True, blank=True)
+    observed = models.FloatField()
+    score = models.FloatField(default=0)
+    threshold = models.FloatField(default=0)
+    why = models.TextField()
+    mention_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.NEW)
+    # Public-schema user ids (users live in `public`; a foreign key cannot cross schemas).
+    acknowledged_by_id = models.BigIntegerField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by_id = models.BigIntegerField(null=True, blank=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    escalated_by_id = models.BigIntegerField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalation_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-fired_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "window_key"], name="alert_rule_window_unique")
+        ]
+        indexes = [models.Index(fields=["-fired_at", "-id"], name="alert_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id}@{self.window_key}"
+
+
+class AlertEvidence(models.Model):
+    """A mention behind an alert, with its reach when it fired; the top ones by reach are shown."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="evidence")
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="+")
+    mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="+")
+    reach = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "mention"], name="alert_evidence_unique"),
+        ]
+        indexes = [models.Index(fields=["rule", "mention"], name="alert_evidence_rule_mention")]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id}:{self.mention_id}"
+
+
+class DeliveryChannel(models.TextChoices):
+    EMAIL = "email", "Email"
+    WEBHOOK = "webhook", "Signed webhook"
+    SLACK = "slack", "Slack"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class AlertDelivery(models.Model):
+    """One channel's delivery of one alert: its state is what the portal and API show."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=16, choices=DeliveryChannel.choices)
+    target = models.CharField(max_length=300, blank=True)  # shown to people: masked, never the secret
+    delivery_id = models.UUIDField(unique=True)  # the X-Candor-Delivery of every attempt
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "channel"], name="alert_delivery_channel_unique")
+        ]
+        verbose_name_plural = "alert deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.alert_id}:{self.channel}"
+
+
+class Notification(models.Model):
+    """The portal's bell: one per alert and member."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notifications")
+    user_id = models.BigIntegerField()  # a public-schema user id
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "user_id"], name="notification_alert_user_unique")
+        ]
+        indexes = [
+            models.Index(fields=["user_id"], condition=Q(read_at__isnull=True), name="notification_unread")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id}->{self.user_id}"
+
+
+class TopicStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DORMANT = "dormant", "Dormant"
+
+
+class TopicRun(models.Model):
+    """One periodic clustering of a tenant's recent mentions (listening.services.topics).
+
+    The window is [window_start, window_end); growth compares it with the window of the same length
+    just before. `sampled` < `considered` when the window held more story representatives than the
+    cap. Readers (alerts) take the latest finished run: `TopicRun.objects.filter(finished_at__isnull=False)
+    .latest("finished_at")`, then its `snapshots`."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    considered = models.PositiveIntegerField(default=0)  # mentions with an embedding in the window
+    sampled = models.PositiveIntegerField(default=0)  # story representatives clustered
+    clusters = models.PositiveIntegerField(default=0)
+    new_topics = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"topic run {self.pk} ({self.window_start:%Y-%m-%d %H:%M}-{self.window_end:%H:%M})"
+
+
+class Topic(models.Model):
+    """An emerging topic: a cluster of recent mentions that keeps its id across runs while it
+    persists (matched on centroid cosine and term overlap), and goes dormant, never deleted, when it
+    stops appearing; a later run may wake it up again.
+
+    Fields for readers (alerts, dashboards):
+    - `id` is stable; `label` (e.g. "outage · login · status page") and `terms` (most distinctive
+      first) name it.
+    - `first_seen_at` is when a run first found it (`first_run` that run); `last_seen_at` the end
+      of the last window it appeared in; `status` active/dormant.
+    - `volume`, `previous_volume`, `growth`, `positive`/`neutral`/`negative`, `negative_share` and
+      `reach` repeat its latest snapshot, so lists sort and filter without a join; the history is
+      `snapshots` (TopicSnapshot).
+    - `parent` is the topic it split from; `merged_into` the topic that absorbed it (then dormant).
+    """
+
+    label = models.CharField(max_length=200)
+    terms = models.JSONField(default=list)  # most distinctive first, at most 10
+    centroid = VectorField(dimensions=EMBEDDING_DIM)  # unit length
+    status = models.CharField(max_length=8, choices=TopicStatus.choices, default=TopicStatus.ACTIVE)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    first_run = models.ForeignKey(TopicRun, null=True, on_delete=models.SET_NULL, related_name="+")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="splits"
+    )
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="absorbed"
+    )
+    volume = models.PositiveIntegerField(default=0)
+    previous_volume = models.PositiveIntegerField(default=0)
+    growth = models.FloatField(default=0.0)
+    positive = models.PositiveIntegerField(default=0)
+    neutral = models.PositiveIntegerField(default=0)
+    negative = models.PositiveIntegerField(default=0)
+    negative_share = models.FloatField(default=0.0)
+    reach = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-growth", "-volume", "id"]
+        indexes = [
+            models.Index(fields=["status", "-growth"], name="topic_growth"),
+            models.Index(fields=["status", "-volume"], name="topic_volume"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class TopicSnapshot(models.Model):
+    """A topic as one run saw it. `volume` counts mentions (copies included) in the run's window;
+    `previous_volume` those of the window before that lie as close to the topic's centroid;
+    `growth` = (volume - previous_volume) / max(previous_volume, GROWTH_FLOOR) (listening.nlp.topics),
+    so 0.5 is +50 % and a topic out of nowhere does not read as +infinity. `negative_share` =
+    negative / volume. Counts are scaled up when the run sampled."""
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="snapshots")
+    run = models.ForeignKey(TopicRun, on_delete=models.CASCADE, related_name="snapshots")
+    taken_at = models.DateTimeField()  # the run's window_end
+    volume = models.PositiveIntegerField()
+    previous_volume = models.PositiveIntegerField()
+    positive = models.PositiveIntegerField()
+    neutral = models.PositiveIntegerField()
+    negative = models.PositiveIntegerField()
+    reach = models.PositiveBigIntegerField()
+    growth = models.FloatField()
+    negative_share = models.FloatField()
+    is_new = models.BooleanField(default=False)  # the run created this topic
+
+    class Meta:
+        ordering = ["topic", "taken_at"]
+        constraints = [models.UniqueConstraint(fields=["topic", "run"], name="topic_snapshot_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.topic_id}@{self.taken_at:%Y-%m-%d %H:%M}: {self.volume}"
+
+
+class TopicMention(models.Model):
+    """The topic of a mention: set at enrichment (nearest active topic, if close enough) and reset
+    by each run for the mentions it clustered. One topic per mention. `posted_at` is copied so a
+    topic's recent mentions come from one index."""
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="assignments")
+    mention = models.OneToOneField(Mention, on_delete=models.CASCADE, related_name="topic_assignment")
+    posted_at = models.DateTimeField()
+    similarity = models.FloatField()  # cosine to the topic's centroid when assigned
+
+    class Meta:
+        indexes = [models.Index(fields=["topic", "-posted_at"], name="topic_mention_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.topic_id}:{self.mention_id}"

@@ -6,7 +6,17 @@ from typing import Any
 
 from rest_framework import serializers
 
-from listening.models import Mention, Query, QueryKind, Source, SourceKind, UploadJob
+from listening.models import (
+    Mention,
+    Query,
+    QueryKind,
+    Source,
+    SourceKind,
+    Topic,
+    TopicSnapshot,
+    TopicStatus,
+    UploadJob,
+)
 
 
 class SourceSerializer(serializers.ModelSerializer):
@@ -242,3 +252,69 @@ class UploadMappingSerializer(serializers.Serializer):
         help_text="Mention field -> file column: external_id, text, posted_at (required), author_handle, "
         "author_name, author_followers, url, lang",
     )
+
+
+class TopicSerializer(serializers.ModelSerializer):
+    sentiment = serializers.SerializerMethodField(help_text="Mentions per sentiment in the latest window.")
+    growth = serializers.FloatField(help_text="(volume - previous_volume) / max(previous_volume, 5)")
+
+    class Meta:
+        model = Topic
+        fields = [
+            "id",
+            "label",
+            "terms",
+            "status",
+            "volume",
+            "previous_volume",
+            "growth",
+            "sentiment",
+            "negative_share",
+            "reach",
+            "first_seen_at",
+            "last_seen_at",
+            "parent",
+            "merged_into",
+        ]
+        read_only_fields = fields
+
+    def get_sentiment(self, topic: Topic) -> dict[str, int]:
+        return {"positive": topic.positive, "neutral": topic.neutral, "negative": topic.negative}
+
+
+class TopicSnapshotSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TopicSnapshot
+        fields = [
+            "taken_at",
+            "volume",
+            "previous_volume",
+            "positive",
+            "neutral",
+            "negative",
+            "negative_share",
+            "reach",
+            "growth",
+        ]
+        read_only_fields = fields
+
+
+class TopicDetailSerializer(TopicSerializer):
+    history = TopicSnapshotSerializer(many=True, source="history_snapshots")
+    examples = MentionSerializer(many=True, source="example_mentions")
+
+    class Meta(TopicSerializer.Meta):
+        fields = [*TopicSerializer.Meta.fields, "history", "examples"]
+        read_only_fields = fields
+
+
+class TopicFilterSerializer(serializers.Serializer):
+    sort = serializers.ChoiceField(choices=["growth", "volume", "negative", "new"], default="growth")
+    status = serializers.ChoiceField(choices=[*TopicStatus.values, "all"], default=TopicStatus.ACTIVE)
+    min_volume = serializers.IntegerField(required=False, min_value=0, max_value=10**9)
+    new_since = serializers.DateTimeField(required=False, help_text="First seen at or after")
+    q = serializers.CharField(max_length=100, required=False, help_text="A word of the topic's name")
+
+
+class TopicHistoryFilterSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, help_text="History from (default: 7 days ago)")

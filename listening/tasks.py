@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from listening.models import WebhookDelivery
-from listening.services import enrichment, queries, sources, uploads
+from listening.services import alert_delivery, alerts, enrichment, queries, sources, topics, uploads
 from listening.services.ingest import enrichment_queue
 from tenants.tasking import tenant_task
 
@@ -60,3 +60,28 @@ def poll_source(source_id: int) -> int:
 @tenant_task()
 def import_upload(job_id: int) -> int:
     return uploads.upload_import(job_id=job_id).stored
+
+
+@tenant_task()
+def evaluate_alert_rules() -> int:
+    """Every minute per tenant (beat fan-out): every active rule; also re-queues lost deliveries."""
+    return len(alerts.alert_rules_evaluate())
+
+
+@tenant_task()
+def evaluate_keyword_alerts(mention_ids: list[int]) -> int:
+    """Right after enrichment: keyword rules on the mentions just enriched."""
+    return len(alerts.keyword_rules_evaluate(mention_ids=mention_ids))
+
+
+@tenant_task()
+def deliver_alert(delivery_id: int) -> str:
+    """One delivery attempt (publish queue); the service schedules the next one on failure."""
+    delivery = alert_delivery.alert_delivery_attempt(delivery_id=delivery_id)
+    return delivery.status if delivery is not None else "skipped"
+
+
+@tenant_task()
+def refresh_topics() -> int:
+    """Every 15 minutes per tenant: re-cluster recent mentions into emerging topics."""
+    return topics.topics_refresh().clusters

@@ -1,14 +1,19 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from listening import apis, apis_metrics
+from listening import alert_apis, apis, apis_metrics
 
 router = SimpleRouter(trailing_slash=False)
 router.register("sources", apis.SourceApi, basename="source")
 router.register("uploads", apis.UploadApi, basename="upload")
 router.register("queries", apis.QueryApi, basename="query")
 router.register("mentions", apis.MentionApi, basename="mention")
+router.register("alert-rules", alert_apis.AlertRuleApi, basename="alert-rule")
+router.register("alerts", alert_apis.AlertApi, basename="alert")
+router.register("alert-deliveries", alert_apis.AlertDeliveryApi, basename="alert-delivery")
+router.register("notifications", alert_apis.NotificationApi, basename="notification")
 router.register("metrics", apis_metrics.MetricsApi, basename="metrics")
+router.register("topics", apis.TopicApi, basename="topic")
 
 api_urls = [
     *router.urls,

@@ -1,5 +1,5 @@
 """Listening pages of the portal: the mention stream, "more like this", queries with a live-count
-editor, sources, and file uploads.
+editor, sources, file uploads, and emerging topics.
 
 Views are thin: a form from `listening.forms` checks the input, one selector or service does the
 work, a template renders. htmx asks for parts of the same pages (the stream's results, the next
@@ -10,8 +10,10 @@ reads; writing needs the EDIT capability (analysts and admins), as in the API.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,10 +39,11 @@ from listening.forms import (
     QueryForm,
     QueryPreviewForm,
     StreamFilterForm,
+    TopicListForm,
     UploadForm,
     UploadMappingForm,
 )
-from listening.models import BackfillStatus, Mention, Query, UploadJob, UploadStatus
+from listening.models import BackfillStatus, Mention, Query, Topic, TopicSnapshot, UploadJob, UploadStatus
 from listening.nlp.language import LANGUAGES as DETECTED_LANGUAGES
 from listening.services import queries as query_services
 from listening.services import sources as source_services
@@ -483,6 +486,59 @@ DASHBOARD_RANGES = [
 ]
 
 
+# Topics ------------------------------------------------------------------------------------------
+
+TOPICS_SHOWN = 50
+SPARKLINE_DAYS = 7
+TOPIC_MENTIONS_SHOWN = 50
+
+
+@dataclass
+class TopicRow:
+    """A topic as the topic list (and the dashboard's top topics) shows it."""
+
+    topic: Topic
+    history: list[TopicSnapshot]
+
+    @property
+    def growth(self) -> str:
+        """ "+120 %", "-30 %", or "new" for a topic nobody spoke of in the window before."""
+        if self.topic.previous_volume == 0:
+            return "new"
+        percent = round(self.topic.growth * 100)
+        return f"+{percent} %" if percent >= 0 else f"-{-percent} %"
+
+    @property
+    def rising(self) -> bool:
+        return self.topic.growth > 0
+
+    def _share(self, count: int) -> int:
+        return round(100 * count / self.topic.volume) if self.topic.volume else 0
+
+    @property
+    def sentiment(self) -> list[tuple[str, int, int]]:
+        """(sentiment, mentions, percent of the volume) for the sentiment bar."""
+        t = self.topic
+        return [
+            (name, count, self._share(count))
+            for name, count in (("negative", t.negative), ("neutral", t.neutral), ("positive", t.positive))
+        ]
+
+    @property
+    def sparkline(self) -> str:
+        """[[time, volume], ...] for the Chart.js sparkline (static/js/topics.js)."""
+        return json.dumps([[s.taken_at.isoformat(), s.volume] for s in self.history])
+
+
+def topic_rows(topics: Iterable[Topic], *, now: datetime) -> list[TopicRow]:
+    """Rows with their last week of snapshots, in two queries whatever the number of topics."""
+    listed = list(topics)
+    histories = selectors.topic_histories(
+        topic_ids=[t.pk for t in listed], since=now - timedelta(days=SPARKLINE_DAYS)
+    )
+    return [TopicRow(topic=t, history=histories[t.pk]) for t in listed]
+
+
 @require_GET
 @tenant_page()
 def dashboard_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -498,6 +554,36 @@ def dashboard_view(request: HttpRequest, access: Access) -> HttpResponse:
         ),
     }
     return render(request, "listening/dashboard.html", context)
+
+
+def topics_view(request: HttpRequest, access: Access) -> HttpResponse:
+    form = TopicListForm(request.GET)
+    form.is_valid()  # a field with an error falls back to its default
+    filters, sort = form.filters()
+    now = timezone.now()
+    rows = topic_rows(selectors.topic_list(filters=filters, sort=sort)[:TOPICS_SHOWN], now=now)
+    context = {"tab": "topics", "form": form, "rows": rows, "last_run": selectors.topic_run_latest()}
+    return render(request, "listening/topics.html", context)
+
+
+@require_GET
+@tenant_page()
+def topic_view(request: HttpRequest, access: Access, topic_id: int) -> HttpResponse:
+    topic = selectors.topic_get(topic_id=topic_id)
+    now = timezone.now()
+    history = selectors.topic_history(topic=topic, since=now - timedelta(days=SPARKLINE_DAYS))
+    mentions = list(
+        selectors.topic_mentions(topic=topic, filters=selectors.MentionFilters())[:TOPIC_MENTIONS_SHOWN]
+    )
+    chart = [[s.taken_at.isoformat(), s.volume, s.negative, s.neutral, s.positive] for s in history]
+    context = {
+        "tab": "topics",
+        "row": TopicRow(topic=topic, history=history),
+        "chart": json.dumps(chart),
+        "cards": _cards(mentions, selectors.query_list()),
+        "shown": TOPIC_MENTIONS_SHOWN,
+    }
+    return render(request, "listening/topic.html", context)
 
 
 portal_urlpatterns: list[URLPattern] = [
@@ -525,6 +611,8 @@ portal_urlpatterns: list[URLPattern] = [
     path(
         "listening/sources/<int:source_id>/rotate-secret/", source_rotate_view, name="listening-source-rotate"
     ),
+    path("listening/topics/", topics_view, name="listening-topics"),
+    path("listening/topics/<int:topic_id>/", topic_view, name="listening-topic"),
     path("listening/uploads/", uploads_view, name="listening-uploads"),
     path("listening/uploads/<int:upload_id>/", upload_view, name="listening-upload"),
     path(

@@ -23,8 +23,10 @@ from django.utils import timezone
 
 from listening.models import Mention, QueryMatch, Story
 from listening.nlp import dedupe, embedder, language, sentiment
+from listening.services import alerts
 from listening.services.metrics import metrics_count_enriched
 from listening.services.queries import active_compiled_queries, document_for
+from listening.services.topics import topics_assign
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +102,8 @@ def mentions_enrich(*, mention_ids: Sequence[int]) -> int:
         # Counted in this transaction and for the claimed rows only: a batch delivered twice
         # claims nothing the second time, so it is counted once.
         metrics_count_enriched(mention_ids=sorted(claimed))
+        alerts.on_mentions_enriched(mention_ids=sorted(claimed))
+        topics_assign(mentions=updated)
     return len(updated)
 
 

@@ -109,6 +109,7 @@
           },
         },
       });
+      alertMarkers(panel, points);
     },
     share(panel, body) {
       const rows = body.results.filter((r) => r.volume > 0);
@@ -143,6 +144,45 @@
     sources(panel, body) { barsOf(panel, body.results, "Mentions"); },
     languages(panel, body) { barsOf(panel, body.results, "Mentions"); },
   };
+
+  // Alerts fired in the range, as triangles on the volume line (at the volume of the step they
+  // fell in) and as a list of links under the chart; from /api/v1/alerts/markers.
+  async function alertMarkers(panel, points) {
+    const list = panel.querySelector("[data-alerts]");
+    if (!list || !points.length) return;
+    const range = new URLSearchParams({ since: points[0].start, until: new Date().toISOString() });
+    const response = await fetch("/api/v1/alerts/markers?" + range.toString(), {
+      credentials: "same-origin", headers: { Accept: "application/json" },
+    });
+    if (!response.ok) return;
+    const markers = await response.json();
+    const at = (time) => {
+      let found = points[0];
+      for (const point of points) { if (new Date(point.start) <= time) found = point; }
+      return found.volume;
+    };
+    list.replaceChildren();
+    for (const marker of markers) {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = "/listening/alerts/" + marker.id + "/";
+      link.textContent = new Date(marker.fired_at).toLocaleString() + " · " + marker.rule_name;
+      item.append(link, document.createTextNode(": " + marker.why));
+      list.append(item);
+    }
+    list.hidden = !markers.length;
+    const chart = charts.get(panel);
+    if (!chart || !markers.length) return;
+    chart.data.datasets.push({
+      type: "scatter", label: "Alerts", stack: "alerts",
+      data: markers.map((m) => ({ x: new Date(m.fired_at), y: at(new Date(m.fired_at)), why: m.rule_name + ": " + m.why })),
+      backgroundColor: "#7c3aed", borderColor: "#ffffff", pointStyle: "triangle", pointRadius: 8, pointHoverRadius: 10,
+    });
+    chart.options.plugins = Object.assign({}, chart.options.plugins, {
+      tooltip: { callbacks: { label: (item) => item.raw.why || item.dataset.label + ": " + item.formattedValue } },
+    });
+    chart.update();
+  }
 
   async function refresh() {
     const current = ++generation;
