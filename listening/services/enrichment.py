@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from listening.models import Mention, QueryMatch, Story
 from listening.nlp import dedupe, embedder, language, sentiment
+from listening.services.inbox import inbox_items_queue
 from listening.services.queries import active_compiled_queries, document_for
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ STORY_WINDOW = timedelta(days=7)
 NEAR_WINDOW = timedelta(days=1)
 NEAR_CANDIDATES = 20_000
 _FIELDS = ("id", "text", "author_handle", "lang_hint", "posted_at", "source__name", "source__kind")
+# What the inbox reads of each mention (listening.services.inbox), loaded with the batch.
+_INBOX_FIELDS = ("author_followers", "raw", "received_at")
 
 
 def mentions_enrich(*, mention_ids: Sequence[int]) -> int:
@@ -41,7 +44,7 @@ def mentions_enrich(*, mention_ids: Sequence[int]) -> int:
     pending = list(
         Mention.objects.filter(id__in=mention_ids, enriched_at__isnull=True, enrich_attempts__lt=MAX_ATTEMPTS)
         .select_related("source")
-        .only(*_FIELDS)
+        .only(*_FIELDS, *_INBOX_FIELDS)
         .order_by("id")
     )
     if not pending:
@@ -96,6 +99,8 @@ def mentions_enrich(*, mention_ids: Sequence[int]) -> int:
                 search_vector=SearchVector("text", config=Value(config))
             )
         QueryMatch.objects.bulk_create([t for t in tags if t.mention_id in claimed], ignore_conflicts=True)
+        # In this transaction, on claimed rows only: a redelivered batch queues nothing twice.
+        inbox_items_queue(mentions=updated)
     return len(updated)
 
 
