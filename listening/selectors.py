@@ -44,7 +44,8 @@ from listening.models import (
 )
 from listening.nlp import needs_reply
 from listening.nlp.language import postgres_text_search_config
-from tenants.models import User
+from tenants.access import ROLE_CAPABILITIES, Capability
+from tenants.models import Tenant, User
 
 # Full-text queries are run in these configurations at once (a mention's vector was built in its
 # own language's configuration, and `simple` covers the rest), unless a language is chosen.
@@ -326,3 +327,13 @@ def _times(row: dict[str, Any]) -> ResponseTimes:
         p90_s=row["p90_s"],
         within_target=row["within_target"] or 0,
     )
+
+
+def inbox_assignable_people(*, tenant: Tenant) -> QuerySet[User]:
+    """Who may be given an item: active members and agency staff whose role can edit here (the
+    same rule as services.inbox.inbox_assignee_validate)."""
+    editing = [role for role, caps in ROLE_CAPABILITIES.items() if Capability.EDIT in caps]
+    allowed = Q(memberships__tenant=tenant, memberships__role__in=editing)
+    if tenant.agency_id is not None:
+        allowed |= Q(agency_memberships__agency_id=tenant.agency_id, agency_memberships__role__in=editing)
+    return User.objects.filter(allowed, is_active=True).distinct().order_by("full_name", "email")
