@@ -671,7 +671,7 @@ def inbox_assign_view(request: HttpRequest, access: Access, item_id: int) -> Htt
 def _reply_text(request: HttpRequest) -> str:
     form = InboxReplyForm(request.POST)
     if not form.is_valid():
-        raise ValidationError(" ".join(m for errors in form.errors.values() for m in errors))
+        raise ValidationError(" ".join(str(m) for errors in form.errors.values() for m in errors))
     return str(form.cleaned_data["text"])
 
 
