@@ -303,8 +303,9 @@ class UploadMappingForm(forms.Form):
 
 # Inbox -------------------------------------------------------------------------------------------
 
+# Blank is the default view (new and assigned items), so the inbox's plain address shows it.
 INBOX_STATUS_CHOICES = [
-    (INBOX_WAITING, "Waiting for an answer"),
+    ("", "Waiting for an answer"),
     *InboxStatus.choices,
     (INBOX_ALL, "All"),
 ]
