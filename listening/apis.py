@@ -66,6 +66,7 @@ from listening.services.ingest import mention_ingest
 from tenants.access import Access, Capability
 from tenants.api.base import TenantApi
 from tenants.api.errors import error_body, json_error
+from tenants.api.pagination import Cursor
 
 
 def _too_large(request: HttpRequest | Request) -> bool:
@@ -446,8 +447,16 @@ class InboxApi(mixins.RetrieveModelMixin, TenantApi):
 
     @extend_schema(parameters=INBOX_FILTER_PARAMETERS, responses=InboxItemSerializer(many=True))
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(selectors.inbox_item_list(filters=self._filters(), now=timezone.now()))
+        # A first page (no cursor) needs only its page size and one more row (the paginator's look
+        # ahead): the selector can then skip items that cannot rank that high.
+        top = None
+        if "cursor" not in request.query_params and isinstance(self.paginator, Cursor):
+            top = self.paginator.get_page_size(request) + 1
+        page = self.paginate_queryset(
+            selectors.inbox_item_list(filters=self._filters(), now=timezone.now(), top=top)
+        )
         assert page is not None  # the cursor paginator always pages
+        selectors.inbox_items_load(items=page)
         people = selectors.inbox_people(
             user_ids=[pk for item in page for pk in (item.assignee_id, item.first_responder_id)]
         )

@@ -292,6 +292,10 @@ class InboxItem(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "-priority"], name="inbox_item_rank"),
+            # The waiting items by priority: where the ranked list finds its priority floor.
+            models.Index(
+                fields=["-priority"], condition=Q(status__in=["new", "assigned"]), name="inbox_item_waiting"
+            ),
             models.Index(fields=["first_response_at"], name="inbox_item_responded"),
             models.Index(fields=["received_at"], name="inbox_item_received"),
             GinIndex(fields=["reasons"], name="inbox_item_reasons"),

@@ -25,6 +25,7 @@ from django.db.models import (
     QuerySet,
     Value,
     When,
+    prefetch_related_objects,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Extract
@@ -166,11 +167,17 @@ def inbox_settings_get() -> InboxSettings:
     return InboxSettings.objects.filter(pk=1).first() or InboxSettings(pk=1)
 
 
-def inbox_item_list(*, filters: InboxFilters, now: datetime) -> QuerySet[InboxItem]:
+def inbox_item_list(*, filters: InboxFilters, now: datetime, top: int | None = None) -> QuerySet[InboxItem]:
     """Items ranked by priority: the arrival priority plus the waiting bonus (which grows for
-    needs_reply.WAIT_FULL_HOURS), as of `now`; ties go to the item that arrived first."""
+    needs_reply.WAIT_FULL_HOURS), as of `now`; ties go to the item that arrived first.
+
+    `top`: only the first `top` items will be read (a first page). The bonus is at most
+    WAIT_WEIGHT, so none of them has a priority below the top-th highest priority minus
+    WAIT_WEIGHT: that floor (found on the priority index) spares sorting every waiting item."""
     wait = RawSQL(
-        "LEAST(GREATEST(EXTRACT(EPOCH FROM (%s - listening_inboxitem.received_at)) / 3600.0, 0), %s) / %s",
+        # float8: EXTRACT answers numeric since PostgreSQL 14, whose arithmetic is several times slower.
+        "LEAST(GREATEST(EXTRACT(EPOCH FROM (%s - listening_inboxitem.received_at))::float8 / 3600.0, 0), %s)"
+        " / %s",
         (now, needs_reply.WAIT_FULL_HOURS, needs_reply.WAIT_FULL_HOURS),
         output_field=FloatField(),
     )
@@ -179,10 +186,9 @@ def inbox_item_list(*, filters: InboxFilters, now: datetime) -> QuerySet[InboxIt
         default=Value(0.0),
         output_field=FloatField(),
     )
-    items = InboxItem.objects.select_related("mention", "mention__source", "story").annotate(
-        rank=F("priority") + waiting_bonus
-    )
-    items = items.defer("mention__raw", "mention__embedding", "mention__search_vector")
+    # Ranked on the item table alone: the page's mentions are loaded afterwards (inbox_items_load),
+    # since joining them first made PostgreSQL join every waiting item before sorting.
+    items = InboxItem.objects.annotate(rank=F("priority") + waiting_bonus)
     if filters.status == INBOX_WAITING:
         items = items.filter(status__in=WAITING_STATUSES)
     elif filters.status != INBOX_ALL:
@@ -201,7 +207,18 @@ def inbox_item_list(*, filters: InboxFilters, now: datetime) -> QuerySet[InboxIt
         items = items.filter(received_at__gte=filters.since)
     if filters.until is not None:
         items = items.filter(received_at__lt=filters.until)
+    if top is not None:
+        floor = list(items.order_by("-priority").values_list("priority", flat=True)[top - 1 : top])
+        if floor:
+            items = items.filter(priority__gte=floor[0] - needs_reply.WAIT_WEIGHT)
     return items.order_by("-rank", "received_at", "id")
+
+
+def inbox_items_load(*, items: list[InboxItem]) -> list[InboxItem]:
+    """A page of items with their mentions, sources and stories: three queries, whatever its size."""
+    mentions = Mention.objects.select_related("source").defer("raw", "embedding", "search_vector")
+    prefetch_related_objects(items, Prefetch("mention", queryset=mentions), "story")
+    return items
 
 
 def inbox_item_get(*, item_id: int) -> InboxItem:

@@ -542,6 +542,7 @@ class InboxCard:
 
 
 def _inbox_cards(items: list[InboxItem]) -> list[InboxCard]:
+    selectors.inbox_items_load(items=items)
     people = selectors.inbox_people(user_ids=[i.assignee_id for i in items])
     now = timezone.now()
     return [InboxCard(item=item, people=people, now=now) for item in items]
@@ -593,9 +594,9 @@ def inbox_view(request: HttpRequest, access: Access) -> HttpResponse:
     form = InboxFilterForm(request.GET, queries=list(selectors.query_list()), people=people)
     form.is_valid()  # a field with an error is reported and left out of the filters
     items = list(
-        selectors.inbox_item_list(filters=form.filters(user_id=access.user.pk), now=timezone.now())[
-            : INBOX_PAGE_SIZE + 1
-        ]
+        selectors.inbox_item_list(
+            filters=form.filters(user_id=access.user.pk), now=timezone.now(), top=INBOX_PAGE_SIZE + 1
+        )[: INBOX_PAGE_SIZE + 1]
     )
     context = {
         "tab": "inbox",
