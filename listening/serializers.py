@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from listening.models import (
@@ -344,6 +345,9 @@ class InboxEventSerializer(serializers.ModelSerializer):
         return _person(self.context.get("people", {}), event.actor_id)
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": ["me"]}], "nullable": True}
+)
 class _AssigneeField(serializers.Field):
     """ "me", a user id, or null (back to the team queue)."""
 
