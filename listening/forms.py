@@ -381,3 +381,20 @@ class InboxReplyForm(forms.Form):
         label="Reply",
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write the reply…"}),
     )
+
+
+class InboxSettingsForm(forms.Form):
+    """The tenant's inbox thresholds (admins)."""
+
+    high_reach_followers = forms.IntegerField(
+        min_value=1, max_value=10**10, label="High reach from (followers)"
+    )
+    negative_min_score = forms.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        label="Negative from (model confidence, 0 to 1)",
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+    )
+    response_target_minutes = forms.IntegerField(
+        min_value=1, max_value=60 * 24 * 30, label="Response target (minutes)"
+    )

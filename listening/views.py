@@ -37,6 +37,7 @@ from listening.forms import (
     Cursor,
     InboxFilterForm,
     InboxReplyForm,
+    InboxSettingsForm,
     QueryForm,
     QueryPreviewForm,
     StreamFilterForm,
@@ -607,6 +608,7 @@ def inbox_view(request: HttpRequest, access: Access) -> HttpResponse:
         "is_filtered": form.is_filtered,
         "people": people,
         "can_edit": access.can(Capability.EDIT),
+        "settings_form": _inbox_settings_form() if access.can(Capability.MANAGE) else None,
         **_inbox_stats_context(),
     }
     if _is_fragment_request(request):
@@ -617,6 +619,31 @@ def inbox_view(request: HttpRequest, access: Access) -> HttpResponse:
         response = render(request, "listening/inbox.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def _inbox_settings_form(data: Any = None) -> InboxSettingsForm:
+    current = selectors.inbox_settings_get()
+    initial = {
+        "high_reach_followers": current.high_reach_followers,
+        "negative_min_score": current.negative_min_score,
+        "response_target_minutes": current.response_target_minutes,
+    }
+    return InboxSettingsForm(data, initial=initial)
+
+
+@require_POST
+@tenant_page(Capability.MANAGE)
+def inbox_settings_view(request: HttpRequest, access: Access) -> HttpResponse:
+    form = _inbox_settings_form(request.POST)
+    if form.is_valid():
+        inbox_services.inbox_settings_update(**form.cleaned_data)
+        messages.success(request, "Inbox settings saved. They apply to mentions analysed from now on.")
+    else:
+        errors = "; ".join(
+            f"{form.fields[name].label}: {' '.join(str(m) for m in e)}" for name, e in form.errors.items()
+        )
+        messages.error(request, f"The inbox settings were not saved. {errors}")
+    return redirect("listening-inbox")
 
 
 def _inbox_act(
@@ -746,6 +773,7 @@ portal_urlpatterns: list[URLPattern] = [
         "listening/uploads/<int:upload_id>/progress/", upload_progress_view, name="listening-upload-progress"
     ),
     path("listening/inbox/", inbox_view, name="listening-inbox"),
+    path("listening/inbox/settings/", inbox_settings_view, name="listening-inbox-settings"),
     path("listening/inbox/<int:item_id>/assign/", inbox_assign_view, name="listening-inbox-assign"),
     path("listening/inbox/<int:item_id>/draft/", inbox_draft_view, name="listening-inbox-draft"),
     path("listening/inbox/<int:item_id>/answer/", inbox_answer_view, name="listening-inbox-answer"),

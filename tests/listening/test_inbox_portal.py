@@ -117,3 +117,19 @@ def test_the_page_query_count_does_not_grow_with_items(
             _queued(api_source, f"more-{i}", f"Is Acme down in region {i}?")
     with django_assert_max_num_queries(len(first)):
         _page(api)
+
+
+def test_admins_change_the_thresholds_on_the_page(world, api_for):
+    admin = api_for("a_admin")
+    assert 'data-testid="inbox-settings"' in _page(admin)
+    assert 'data-testid="inbox-settings"' not in _page(api_for("a_analyst"))
+    fields = {"high_reach_followers": 2500, "negative_min_score": 0.75, "response_target_minutes": 30}
+    saved = admin.client.post("/listening/inbox/settings/", fields, follow=True)
+    assert "Inbox settings saved" in saved.content.decode()
+    assert admin.get("/api/v1/inbox/settings").json() | {"updated_at": None} == {**fields, "updated_at": None}
+    refused = admin.client.post(
+        "/listening/inbox/settings/", {**fields, "negative_min_score": 3}, follow=True
+    )
+    assert "were not saved" in refused.content.decode()
+    assert admin.get("/api/v1/inbox/settings").json()["negative_min_score"] == 0.75
+    assert api_for("a_analyst").client.post("/listening/inbox/settings/", fields).status_code == 403
