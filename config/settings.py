@@ -228,6 +228,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `kind` field with its own choices: name each enum after its choices.
+    "ENUM_NAME_OVERRIDES": {
+        "SourceKindEnum": "listening.models.SourceKind",
+        "QueryKindEnum": "listening.models.QueryKind",
+        "InboxEventKindEnum": "listening.models.InboxEventKind",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tenants.api.errors.add_error_responses",

@@ -24,8 +24,29 @@ from listening import selectors
 from listening.connectors import bulk, webhook
 from listening.connectors.base import ConnectorError
 from listening.connectors.items import PayloadRejected
-from listening.models import Mention, Query, Sentiment, Source, SourceKind, Topic, TopicStatus, UploadJob
+from listening.models import (
+    InboxItem,
+    InboxSettings,
+    InboxStatus,
+    Mention,
+    Query,
+    Sentiment,
+    Source,
+    SourceKind,
+    Topic,
+    TopicStatus,
+    UploadJob,
+)
+from listening.nlp.needs_reply import Reason
 from listening.serializers import (
+    InboxAnswerSerializer,
+    InboxAssignSerializer,
+    InboxCloseSerializer,
+    InboxDraftSerializer,
+    InboxEventSerializer,
+    InboxItemSerializer,
+    InboxSettingsSerializer,
+    InboxStatsSerializer,
     IngestResultSerializer,
     MentionSerializer,
     QueryPreviewInSerializer,
@@ -47,11 +68,12 @@ from listening.serializers import (
     UploadJobSerializer,
     UploadMappingSerializer,
 )
-from listening.services import queries, sources, uploads
+from listening.services import inbox, queries, sources, uploads
 from listening.services.ingest import mention_ingest
 from tenants.access import Access, Capability
 from tenants.api.base import TenantApi
 from tenants.api.errors import error_body, json_error
+from tenants.api.pagination import Cursor
 
 
 def _too_large(request: HttpRequest | Request) -> bool:
@@ -422,3 +444,214 @@ class TopicApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
         )
         page = self.paginate_queryset(selectors.topic_mentions(topic=topic, filters=filters))
         return self.get_paginated_response(MentionSerializer(page, many=True).data)
+
+
+class InboxFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=[selectors.INBOX_WAITING, selectors.INBOX_ALL, *InboxStatus.values],
+        required=False,
+        default=selectors.INBOX_WAITING,
+    )
+    assignee = serializers.RegexField(
+        r"^(me|unassigned|[1-9][0-9]{0,17})$",
+        required=False,
+        error_messages={"invalid": 'Give a user id, "me" or "unassigned".'},
+    )
+    reason = serializers.ChoiceField(choices=Reason.ALL, required=False)
+    query = serializers.IntegerField(required=False, min_value=1)
+    q = serializers.CharField(max_length=500, required=False, help_text="Full-text search")
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": "must be after since"})
+        return attrs
+
+
+class InboxStatsQuerySerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    target_minutes = serializers.IntegerField(required=False, min_value=1, max_value=60 * 24 * 30)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        until = attrs.get("until") or timezone.now()
+        since = attrs.get("since") or until - timedelta(days=30)
+        if since >= until:
+            raise serializers.ValidationError({"until": "must be after since"})
+        if until - since > timedelta(days=366):
+            raise serializers.ValidationError({"since": "the range can be a year at most"})
+        return {**attrs, "since": since, "until": until}
+
+
+INBOX_FILTER_PARAMETERS = [
+    OpenApiParameter("status", str, enum=[selectors.INBOX_WAITING, selectors.INBOX_ALL, *InboxStatus.values]),
+    OpenApiParameter("assignee", str, description='A user id, "me" or "unassigned"'),
+    OpenApiParameter("reason", str, enum=list(Reason.ALL)),
+    OpenApiParameter("query", int, description="Mentions tagged by this query"),
+    OpenApiParameter("q", str, description="Full-text search of the mention"),
+    OpenApiParameter("since", str, description="Arrived at or after"),
+    OpenApiParameter("until", str, description="Arrived before"),
+]
+
+
+class InboxApi(mixins.RetrieveModelMixin, TenantApi):
+    """Mentions that need an answer, ranked by priority: assign, draft, answer, close, reopen, and
+    first-response times per member and overall. Reading needs VIEW; acting needs EDIT."""
+
+    serializer_class = InboxItemSerializer
+    cursor_ordering = ("-rank", "id")
+    capabilities = {"stats": Capability.VIEW, "events": Capability.VIEW}
+
+    def _filters(self) -> selectors.InboxFilters:
+        data = InboxFilterSerializer(data=self.request.query_params)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        assignee = v.get("assignee", "")
+        return selectors.InboxFilters(
+            status=v["status"],
+            assignee_id=self.access.user.pk
+            if assignee == "me"
+            else int(assignee)
+            if assignee.isdigit()
+            else None,
+            unassigned=assignee == "unassigned",
+            reason=v.get("reason", ""),
+            query_id=v.get("query"),
+            text=v.get("q", ""),
+            since=v.get("since"),
+            until=v.get("until"),
+        )
+
+    def scoped_queryset(self, access: Access) -> QuerySet[InboxItem]:
+        # Items are reached one by one (retrieve and the actions) whatever their status.
+        return selectors.inbox_item_list(
+            filters=selectors.InboxFilters(status=selectors.INBOX_ALL), now=timezone.now()
+        )
+
+    def _item_response(self, item: InboxItem) -> Response:
+        item = selectors.inbox_item_get(item_id=item.pk)
+        people = selectors.inbox_people(user_ids=[item.assignee_id, item.first_responder_id])
+        return Response(InboxItemSerializer(item, context={"people": people}).data)
+
+    @extend_schema(parameters=INBOX_FILTER_PARAMETERS, responses=InboxItemSerializer(many=True))
+    def list(self, request: Request) -> Response:
+        # A first page (no cursor) needs only its page size and one more row (the paginator's look
+        # ahead): the selector can then skip items that cannot rank that high.
+        top = None
+        if "cursor" not in request.query_params and isinstance(self.paginator, Cursor):
+            top = self.paginator.get_page_size(request) + 1
+        page = self.paginate_queryset(
+            selectors.inbox_item_list(filters=self._filters(), now=timezone.now(), top=top)
+        )
+        assert page is not None  # the cursor paginator always pages
+        selectors.inbox_items_load(items=page)
+        people = selectors.inbox_people(
+            user_ids=[pk for item in page for pk in (item.assignee_id, item.first_responder_id)]
+        )
+        return self.get_paginated_response(
+            InboxItemSerializer(page, many=True, context={"people": people}).data
+        )
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return self._item_response(self.get_object())
+
+    @extend_schema(request=InboxAssignSerializer, responses=InboxItemSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request: Request, pk: str) -> Response:
+        """Give the item to a member who may edit ("me", a user id), or null for the team queue."""
+        data = InboxAssignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignee = data.validated_data["assignee"]
+        item = inbox.inbox_item_assign(
+            item=self.get_object(),
+            tenant=self.access.tenant,
+            assignee_id=self.access.user.pk if assignee == "me" else assignee,
+            actor=self.access.user,
+        )
+        return self._item_response(item)
+
+    @extend_schema(request=InboxDraftSerializer, responses=InboxItemSerializer)
+    @action(detail=True, methods=["post"])
+    def draft(self, request: Request, pk: str) -> Response:
+        data = InboxDraftSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = inbox.inbox_item_draft(
+            item=self.get_object(), text=data.validated_data["draft"], actor=self.access.user
+        )
+        return self._item_response(item)
+
+    @extend_schema(request=InboxAnswerSerializer, responses=InboxItemSerializer)
+    @action(detail=True, methods=["post"])
+    def answer(self, request: Request, pk: str) -> Response:
+        """Mark answered with the reply that was sent; the first answer stops the response clock."""
+        data = InboxAnswerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = inbox.inbox_item_answer(
+            item=self.get_object(), reply=data.validated_data["reply"], actor=self.access.user
+        )
+        return self._item_response(item)
+
+    @extend_schema(request=InboxCloseSerializer, responses=InboxItemSerializer)
+    @action(detail=True, methods=["post"])
+    def close(self, request: Request, pk: str) -> Response:
+        """No reply needed."""
+        data = InboxCloseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = inbox.inbox_item_close(
+            item=self.get_object(), actor=self.access.user, note=data.validated_data["note"]
+        )
+        return self._item_response(item)
+
+    @extend_schema(request=None, responses=InboxItemSerializer)
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, pk: str) -> Response:
+        return self._item_response(inbox.inbox_item_reopen(item=self.get_object(), actor=self.access.user))
+
+    @extend_schema(responses=InboxEventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request: Request, pk: str) -> Response:
+        """The item's history: every change, who made it and when."""
+        events = list(selectors.inbox_item_events(item=self.get_object()))
+        people = selectors.inbox_people(user_ids=[e.actor_id for e in events])
+        return Response(InboxEventSerializer(events, many=True, context={"people": people}).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "since", str, description="Answered at or after (default: 30 days before until)"
+            ),
+            OpenApiParameter("until", str, description="Answered before (default: now)"),
+            OpenApiParameter("target_minutes", int, description="Default: the inbox settings' target"),
+        ],
+        responses=InboxStatsSerializer,
+    )
+    @action(detail=False, methods=["get"])
+    def stats(self, request: Request) -> Response:
+        """First-response times (median, 90th percentile, count, share within the target) overall and
+        per member, for items first answered in the range; and what is waiting now."""
+        data = InboxStatsQuerySerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        target = v.get("target_minutes") or selectors.inbox_settings_get().response_target_minutes
+        result = selectors.inbox_stats(since=v["since"], until=v["until"], target_s=target * 60)
+        return Response(InboxStatsSerializer(result).data)
+
+
+class InboxSettingsApi(TenantApi):
+    """The inbox thresholds of this tenant: read with VIEW, changed with MANAGE."""
+
+    serializer_class = InboxSettingsSerializer
+    capabilities = {"list": Capability.VIEW, "partial_update_settings": Capability.MANAGE}
+
+    def scoped_queryset(self, access: Access) -> QuerySet[InboxSettings]:
+        return InboxSettings.objects.none()
+
+    def list(self, request: Request) -> Response:
+        return Response(InboxSettingsSerializer(selectors.inbox_settings_get()).data)
+
+    @extend_schema(request=InboxSettingsSerializer, responses=InboxSettingsSerializer)
+    def partial_update_settings(self, request: Request) -> Response:
+        data = InboxSettingsSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(InboxSettingsSerializer(inbox.inbox_settings_update(**data.validated_data)).data)

@@ -12,9 +12,10 @@ from typing import Any
 from django import forms
 from django.urls import reverse_lazy
 
-from listening.models import Query, QueryKind, Sentiment, Source, SourceKind
+from listening.models import InboxStatus, Query, QueryKind, Sentiment, Source, SourceKind
 from listening.nlp.language import LANGUAGES as DETECTED_LANGUAGES
-from listening.selectors import MentionFilters, TopicFilters
+from listening.nlp.needs_reply import Reason
+from listening.selectors import INBOX_ALL, INBOX_WAITING, InboxFilters, MentionFilters, TopicFilters
 
 # Names for the codes the language detector gives (listening.nlp.language.LANGUAGES).
 LANGUAGE_NAMES = {
@@ -318,3 +319,102 @@ class TopicListForm(forms.Form):
         data = getattr(self, "cleaned_data", {})
         status = data.get("status") or "active"
         return TopicFilters(status="" if status == "all" else status), data.get("sort") or "growth"
+
+
+# Inbox -------------------------------------------------------------------------------------------
+
+# Blank is the default view (new and assigned items), so the inbox's plain address shows it.
+INBOX_STATUS_CHOICES = [
+    ("", "Waiting for an answer"),
+    *InboxStatus.choices,
+    (INBOX_ALL, "All"),
+]
+
+
+class InboxFilterForm(forms.Form):
+    """The inbox's filter bar (GET, so every view of the inbox is a link)."""
+
+    q = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": 'Words, "a phrase", -exclude'}),
+    )
+    status = forms.ChoiceField(
+        choices=INBOX_STATUS_CHOICES, required=False, label="Status", widget=forms.Select(attrs=AUTO_APPLY)
+    )
+    assignee = forms.ChoiceField(required=False, label="Assignee", widget=forms.Select(attrs=AUTO_APPLY))
+    reason = forms.ChoiceField(
+        choices=[("", "Any reason"), *Reason.LABELS.items()],
+        required=False,
+        label="Reason",
+        widget=forms.Select(attrs=AUTO_APPLY),
+    )
+    query = forms.TypedChoiceField(
+        coerce=int, required=False, empty_value=None, label="Query", widget=forms.Select(attrs=AUTO_APPLY)
+    )
+
+    def __init__(
+        self, *args: Any, queries: Sequence[Query] = (), people: Sequence[Any] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        assignee = self.fields["assignee"]
+        assert isinstance(assignee, forms.ChoiceField)
+        assignee.choices = [
+            ("", "Anyone"),
+            ("me", "Me"),
+            ("unassigned", "Unassigned"),
+            *((str(p.pk), p.display_name) for p in people),
+        ]
+        query = self.fields["query"]
+        assert isinstance(query, forms.ChoiceField)
+        query.choices = [("", "All queries"), *((q.pk, q.name) for q in queries)]
+
+    def filters(self, *, user_id: int) -> InboxFilters:
+        data = self.cleaned_data if self.is_bound and hasattr(self, "cleaned_data") else {}
+        assignee = data.get("assignee") or ""
+        return InboxFilters(
+            status=data.get("status") or INBOX_WAITING,
+            assignee_id=user_id if assignee == "me" else int(assignee) if assignee.isdigit() else None,
+            unassigned=assignee == "unassigned",
+            reason=data.get("reason") or "",
+            query_id=data.get("query"),
+            text=data.get("q") or "",
+        )
+
+    @property
+    def is_filtered(self) -> bool:
+        data = getattr(self, "cleaned_data", {})
+        return (
+            any(data.get(name) for name in ("q", "assignee", "reason", "query"))
+            or (data.get("status") or INBOX_WAITING) != INBOX_WAITING
+        )
+
+
+class InboxReplyForm(forms.Form):
+    """The reply box: saved as a draft, or sent as the answer."""
+
+    text = forms.CharField(
+        max_length=10_000,
+        required=False,
+        strip=False,
+        label="Reply",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write the reply…"}),
+    )
+
+
+class InboxSettingsForm(forms.Form):
+    """The tenant's inbox thresholds (admins)."""
+
+    high_reach_followers = forms.IntegerField(
+        min_value=1, max_value=10**10, label="High reach from (followers)"
+    )
+    negative_min_score = forms.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        label="Negative from (model confidence, 0 to 1)",
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+    )
+    response_target_minutes = forms.IntegerField(
+        min_value=1, max_value=60 * 24 * 30, label="Response target (minutes)"
+    )

@@ -4,6 +4,7 @@ queries that tag them."""
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
@@ -567,3 +568,96 @@ class TopicMention(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic_id}:{self.mention_id}"
+
+
+class InboxSettings(models.Model):
+    """The tenant's inbox thresholds: one row per tenant schema (pk 1), defaults until edited."""
+
+    high_reach_followers = models.PositiveBigIntegerField(default=10_000)
+    negative_min_score = models.FloatField(default=0.6)
+    response_target_minutes = models.PositiveIntegerField(default=60)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "inbox settings"
+
+    def __str__(self) -> str:
+        return "inbox settings"
+
+
+class InboxStatus(models.TextChoices):
+    NEW = "new", "New"
+    ASSIGNED = "assigned", "Assigned"
+    ANSWERED = "answered", "Answered"
+    CLOSED = "closed", "No reply needed"
+
+
+WAITING_STATUSES = (InboxStatus.NEW, InboxStatus.ASSIGNED)
+
+
+class InboxItem(models.Model):
+    """A mention that needs an answer: why (reasons), how urgent (priority), who has it, and when
+    it was first answered. One item per story: copies and shares of a queued post are counted on
+    the story, not queued again. People are public-schema users, kept by id (as UploadJob does)."""
+
+    mention = models.OneToOneField(Mention, on_delete=models.CASCADE, related_name="inbox_item")
+    story = models.ForeignKey(Story, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reasons = ArrayField(models.CharField(max_length=16), default=list)
+    priority = models.FloatField()  # when it arrived; waiting time is added when the inbox is read
+    status = models.CharField(max_length=16, choices=InboxStatus.choices, default=InboxStatus.NEW)
+    assignee_id = models.BigIntegerField(null=True, blank=True)
+    draft = models.TextField(blank=True)
+    reply = models.TextField(blank=True)
+    received_at = models.DateTimeField()  # the mention's arrival: first-response time starts here
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # The first answer only: reopening and answering again never changes the measured time.
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    first_responder_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["story"], condition=Q(story__isnull=False), name="inbox_item_story_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-priority"], name="inbox_item_rank"),
+            # The waiting items by priority: where the ranked list finds its priority floor.
+            models.Index(
+                fields=["-priority"], condition=Q(status__in=["new", "assigned"]), name="inbox_item_waiting"
+            ),
+            models.Index(fields=["first_response_at"], name="inbox_item_responded"),
+            models.Index(fields=["received_at"], name="inbox_item_received"),
+            GinIndex(fields=["reasons"], name="inbox_item_reasons"),
+        ]
+
+    def __str__(self) -> str:
+        return f"inbox {self.pk} ({self.status})"
+
+
+class InboxEventKind(models.TextChoices):
+    CREATED = "created", "Queued"
+    ASSIGNED = "assigned", "Assigned"
+    UNASSIGNED = "unassigned", "Unassigned"
+    DRAFTED = "drafted", "Draft saved"
+    ANSWERED = "answered", "Answered"
+    CLOSED = "closed", "Closed without reply"
+    REOPENED = "reopened", "Reopened"
+
+
+class InboxEvent(models.Model):
+    """Every change of an item, who and when: the item's history and the data behind its timing."""
+
+    item = models.ForeignKey(InboxItem, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=InboxEventKind.choices)
+    actor_id = models.BigIntegerField(null=True, blank=True)  # None: the system (enrichment)
+    at = models.DateTimeField(default=timezone.now)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["item", "at"], name="inbox_event_item")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.item_id}"

@@ -3,21 +3,44 @@ the API layer decides who may call them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import reduce
+from typing import Any
 
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection, transaction
-from django.db.models import Prefetch, QuerySet, Value
+from django.db.models import (
+    Aggregate,
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Min,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    prefetch_related_objects,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Extract
 from django.http import Http404
 from pgvector.django import CosineDistance
 
 from listening.models import (
+    WAITING_STATUSES,
     Alert,
     AlertDelivery,
     AlertEvidence,
     AlertRule,
+    InboxEvent,
+    InboxItem,
+    InboxSettings,
     Mention,
     Notification,
     Query,
@@ -30,11 +53,14 @@ from listening.models import (
     TopicStatus,
     UploadJob,
 )
+from listening.nlp import needs_reply
 from listening.nlp.language import postgres_text_search_config
 
 # The metric reads live in their own module; these names are the stable interface (alerts use it).
 from listening.selectors_metrics import MetricPoint as MetricPoint
 from listening.selectors_metrics import metric_series as metric_series
+from tenants.access import ROLE_CAPABILITIES, Capability
+from tenants.models import Tenant, User
 
 # Full-text queries are run in these configurations at once (a mention's vector was built in its
 # own language's configuration, and `simple` covers the rest), unless a language is chosen.
@@ -321,3 +347,215 @@ def topic_examples(*, topic: Topic, limit: int = 5) -> list[Mention]:
         if len(picked) == limit:
             break
     return picked
+
+
+# Inbox -------------------------------------------------------------------------------------------
+
+INBOX_WAITING = "waiting"  # the status filter of new and assigned items together
+INBOX_ALL = "all"
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    status: str = INBOX_WAITING  # an InboxStatus value, INBOX_WAITING or INBOX_ALL
+    assignee_id: int | None = None
+    unassigned: bool = False
+    reason: str = ""
+    query_id: int | None = None
+    text: str = ""  # full-text search of the mention
+    since: datetime | None = None  # the mention's arrival
+    until: datetime | None = None
+
+
+def inbox_settings_get() -> InboxSettings:
+    """The tenant's inbox settings; the defaults until someone saves them."""
+    return InboxSettings.objects.filter(pk=1).first() or InboxSettings(pk=1)
+
+
+def inbox_item_list(*, filters: InboxFilters, now: datetime, top: int | None = None) -> QuerySet[InboxItem]:
+    """Items ranked by priority: the arrival priority plus the waiting bonus (which grows for
+    needs_reply.WAIT_FULL_HOURS), as of `now`; ties go to the item that arrived first.
+
+    `top`: only the first `top` items will be read (a first page). The bonus is at most
+    WAIT_WEIGHT, so none of them has a priority below the top-th highest priority minus
+    WAIT_WEIGHT: that floor (found on the priority index) spares sorting every waiting item."""
+    wait = RawSQL(
+        # float8: EXTRACT answers numeric since PostgreSQL 14, whose arithmetic is several times slower.
+        "LEAST(GREATEST(EXTRACT(EPOCH FROM (%s - listening_inboxitem.received_at))::float8 / 3600.0, 0), %s)"
+        " / %s",
+        (now, needs_reply.WAIT_FULL_HOURS, needs_reply.WAIT_FULL_HOURS),
+        output_field=FloatField(),
+    )
+    waiting_bonus = Case(
+        When(status__in=WAITING_STATUSES, then=wait * needs_reply.WAIT_WEIGHT),
+        default=Value(0.0),
+        output_field=FloatField(),
+    )
+    # Ranked on the item table alone: the page's mentions are loaded afterwards (inbox_items_load),
+    # since joining them first made PostgreSQL join every waiting item before sorting.
+    items = InboxItem.objects.annotate(rank=F("priority") + waiting_bonus)
+    if filters.status == INBOX_WAITING:
+        items = items.filter(status__in=WAITING_STATUSES)
+    elif filters.status != INBOX_ALL:
+        items = items.filter(status=filters.status)
+    if filters.unassigned:
+        items = items.filter(assignee_id__isnull=True)
+    elif filters.assignee_id is not None:
+        items = items.filter(assignee_id=filters.assignee_id)
+    if filters.reason:
+        items = items.filter(reasons__contains=[filters.reason])
+    if filters.query_id is not None:
+        items = items.filter(mention__query_matches__query_id=filters.query_id)
+    if filters.text:
+        items = items.filter(mention__search_vector=_search(filters.text, ""))
+    if filters.since is not None:
+        items = items.filter(received_at__gte=filters.since)
+    if filters.until is not None:
+        items = items.filter(received_at__lt=filters.until)
+    if top is not None:
+        floor = list(items.order_by("-priority").values_list("priority", flat=True)[top - 1 : top])
+        if floor:
+            items = items.filter(priority__gte=floor[0] - needs_reply.WAIT_WEIGHT)
+    return items.order_by("-rank", "received_at", "id")
+
+
+def inbox_items_load(*, items: list[InboxItem]) -> list[InboxItem]:
+    """A page of items with their mentions, sources and stories: three queries, whatever its size."""
+    mentions = Mention.objects.select_related("source").defer("raw", "embedding", "search_vector")
+    prefetch_related_objects(items, Prefetch("mention", queryset=mentions), "story")
+    return items
+
+
+def inbox_item_get(*, item_id: int) -> InboxItem:
+    item = InboxItem.objects.select_related("mention", "mention__source", "story").filter(pk=item_id).first()
+    if item is None:
+        raise Http404("No such inbox item")
+    return item
+
+
+def inbox_item_events(*, item: InboxItem) -> QuerySet[InboxEvent]:
+    return InboxEvent.objects.filter(item=item).order_by("at", "id")
+
+
+def inbox_people(*, user_ids: Iterable[int | None]) -> dict[int, User]:
+    """The people named on items (assignees, responders, actors), in one query of the public schema."""
+    wanted = {pk for pk in user_ids if pk is not None}
+    return User.objects.in_bulk(wanted) if wanted else {}
+
+
+class _Percentile(Aggregate):
+    # PostgreSQL's ordered-set aggregate; Django has none built in.
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: Any, fraction: float) -> None:
+        super().__init__(expression, fraction=float(fraction))
+
+
+@dataclass(frozen=True)
+class ResponseTimes:
+    """First-response times (seconds) of the items first answered in a range."""
+
+    count: int
+    median_s: float | None
+    p90_s: float | None
+    within_target: int
+
+    @property
+    def within_target_share(self) -> float | None:
+        return self.within_target / self.count if self.count else None
+
+
+@dataclass(frozen=True)
+class MemberResponseTimes:
+    user_id: int
+    name: str
+    times: ResponseTimes
+    waiting: int  # assigned to them and not answered yet
+
+
+@dataclass(frozen=True)
+class InboxStats:
+    since: datetime
+    until: datetime
+    target_s: int
+    overall: ResponseTimes
+    members: list[MemberResponseTimes]
+    waiting: int
+    waiting_unassigned: int
+    oldest_waiting_at: datetime | None
+
+
+def inbox_stats(*, since: datetime, until: datetime, target_s: int) -> InboxStats:
+    """First-response times of items first answered in [since, until), overall and per person who
+    answered (median, 90th percentile, count, share within the target); and what waits now."""
+    elapsed = ExpressionWrapper(F("first_response_at") - F("received_at"), output_field=DurationField())
+    seconds = Extract(elapsed, "epoch")
+    measures = {
+        "count": Count("id"),
+        "median_s": _Percentile(seconds, 0.5),
+        "p90_s": _Percentile(seconds, 0.9),
+        "within_target": Count(
+            "id", filter=Q(first_response_at__lte=F("received_at") + timedelta(seconds=target_s))
+        ),
+    }
+    answered = InboxItem.objects.filter(first_response_at__gte=since, first_response_at__lt=until)
+    overall = answered.aggregate(**measures)
+    per_member: dict[int, dict[str, Any]] = {
+        row["first_responder_id"]: dict(row)
+        for row in answered.values("first_responder_id").annotate(**measures).order_by()
+        if row["first_responder_id"] is not None
+    }
+    waiting_rows = (
+        InboxItem.objects.filter(status__in=WAITING_STATUSES)
+        .values("assignee_id")
+        .annotate(n=Count("id"), oldest=Min("received_at"))
+        .order_by()
+    )
+    waiting_by: dict[int | None, dict[str, Any]] = {row["assignee_id"]: dict(row) for row in waiting_rows}
+    people = inbox_people(user_ids=[*per_member, *waiting_by])
+    idle: dict[str, Any] = {"count": 0, "median_s": None, "p90_s": None, "within_target": 0}
+    members = []
+    for user_id in sorted({*per_member, *(k for k in waiting_by if k is not None)}):
+        row = per_member.get(user_id, idle)
+        person = people.get(user_id)
+        members.append(
+            MemberResponseTimes(
+                user_id=user_id,
+                name=(person.full_name or person.email) if person else f"user {user_id}",
+                times=_times(row),
+                waiting=waiting_by[user_id]["n"] if user_id in waiting_by else 0,
+            )
+        )
+    members.sort(key=lambda m: (-m.times.count, m.name))
+    oldest = [row["oldest"] for row in waiting_by.values()]
+    return InboxStats(
+        since=since,
+        until=until,
+        target_s=target_s,
+        overall=_times(overall),
+        members=members,
+        waiting=sum(row["n"] for row in waiting_by.values()),
+        waiting_unassigned=waiting_by[None]["n"] if None in waiting_by else 0,
+        oldest_waiting_at=min(oldest) if oldest else None,
+    )
+
+
+def _times(row: dict[str, Any]) -> ResponseTimes:
+    return ResponseTimes(
+        count=row["count"] or 0,
+        median_s=row["median_s"],
+        p90_s=row["p90_s"],
+        within_target=row["within_target"] or 0,
+    )
+
+
+def inbox_assignable_people(*, tenant: Tenant) -> QuerySet[User]:
+    """Who may be given an item: active members and agency staff whose role can edit here (the
+    same rule as services.inbox.inbox_assignee_validate)."""
+    editing = [role for role, caps in ROLE_CAPABILITIES.items() if Capability.EDIT in caps]
+    allowed = Q(memberships__tenant=tenant, memberships__role__in=editing)
+    if tenant.agency_id is not None:
+        allowed |= Q(agency_memberships__agency_id=tenant.agency_id, agency_memberships__role__in=editing)
+    return User.objects.filter(allowed, is_active=True).distinct().order_by("full_name", "email")

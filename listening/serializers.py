@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from listening.models import (
+    InboxEvent,
+    InboxItem,
+    InboxSettings,
     Mention,
     Query,
     QueryKind,
@@ -318,3 +322,173 @@ class TopicFilterSerializer(serializers.Serializer):
 
 class TopicHistoryFilterSerializer(serializers.Serializer):
     since = serializers.DateTimeField(required=False, help_text="History from (default: 7 days ago)")
+
+
+# Inbox -------------------------------------------------------------------------------------------
+
+
+def _person(people: dict[int, Any], user_id: int | None) -> dict[str, Any] | None:
+    if user_id is None:
+        return None
+    person = people.get(user_id)
+    return {"id": user_id, "name": (person.full_name or person.email) if person else ""}
+
+
+class InboxItemSerializer(serializers.ModelSerializer):
+    """An inbox item with its mention. People come from the view's `people` context (one query)."""
+
+    rank = serializers.SerializerMethodField(help_text="Priority plus the waiting bonus, as listed.")
+    assignee = serializers.SerializerMethodField()
+    first_responder = serializers.SerializerMethodField()
+    first_response_s = serializers.SerializerMethodField(help_text="Arrival to first answer, seconds.")
+    copies = serializers.SerializerMethodField(help_text="Other copies and shares of the same story.")
+    mention = serializers.SerializerMethodField()
+
+    class Meta:
+        model = InboxItem
+        fields = [
+            "id",
+            "status",
+            "reasons",
+            "priority",
+            "rank",
+            "assignee",
+            "draft",
+            "reply",
+            "received_at",
+            "created_at",
+            "updated_at",
+            "first_response_at",
+            "first_response_s",
+            "first_responder",
+            "copies",
+            "mention",
+        ]
+        read_only_fields = fields
+
+    def _people(self) -> dict[int, Any]:
+        return self.context.get("people", {})
+
+    def get_rank(self, item: InboxItem) -> float:
+        return round(getattr(item, "rank", item.priority), 3)
+
+    def get_assignee(self, item: InboxItem) -> dict[str, Any] | None:
+        return _person(self._people(), item.assignee_id)
+
+    def get_first_responder(self, item: InboxItem) -> dict[str, Any] | None:
+        return _person(self._people(), item.first_responder_id)
+
+    def get_first_response_s(self, item: InboxItem) -> float | None:
+        if item.first_response_at is None:
+            return None
+        return (item.first_response_at - item.received_at).total_seconds()
+
+    def get_copies(self, item: InboxItem) -> int:
+        story = item.story
+        return max(story.mention_count - 1, 0) if story is not None else 0
+
+    def get_mention(self, item: InboxItem) -> dict[str, Any]:
+        m = item.mention
+        return {
+            "id": m.pk,
+            "text": m.text,
+            "url": m.url,
+            "posted_at": serializers.DateTimeField().to_representation(m.posted_at),
+            "lang": m.lang,
+            "sentiment": m.sentiment,
+            "sentiment_score": m.sentiment_score,
+            "author": {"handle": m.author_handle, "name": m.author_name, "followers": m.author_followers},
+            "source": {"id": m.source_id, "name": m.source.name, "kind": m.source.kind},
+        }
+
+
+class InboxEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = InboxEvent
+        fields = ["id", "kind", "actor", "at", "data"]
+        read_only_fields = fields
+
+    def get_actor(self, event: InboxEvent) -> dict[str, Any] | None:
+        return _person(self.context.get("people", {}), event.actor_id)
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": ["me"]}], "nullable": True}
+)
+class _AssigneeField(serializers.Field):
+    """ "me", a user id, or null (back to the team queue)."""
+
+    default_error_messages = {"invalid": 'Give a user id, "me", or null.'}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> int | str:
+        if data == "me":
+            return "me"
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, int) or (isinstance(data, str) and data.isdigit()):
+            value = int(data)
+            if 0 < value < 2**63:
+                return value
+        self.fail("invalid")
+        raise AssertionError  # fail() raises
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class InboxAssignSerializer(serializers.Serializer):
+    assignee = _AssigneeField()
+
+
+class InboxDraftSerializer(serializers.Serializer):
+    draft = serializers.CharField(max_length=10_000, allow_blank=True, trim_whitespace=False)
+
+
+class InboxAnswerSerializer(serializers.Serializer):
+    reply = serializers.CharField(max_length=10_000)
+
+
+class InboxCloseSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class InboxSettingsSerializer(serializers.ModelSerializer):
+    high_reach_followers = serializers.IntegerField(min_value=1, max_value=10**10, required=False)
+    negative_min_score = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    response_target_minutes = serializers.IntegerField(min_value=1, max_value=60 * 24 * 30, required=False)
+
+    class Meta:
+        model = InboxSettings
+        fields = ["high_reach_followers", "negative_min_score", "response_target_minutes", "updated_at"]
+        read_only_fields = ["updated_at"]
+
+
+class ResponseTimesSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    median_s = serializers.FloatField(allow_null=True)
+    p90_s = serializers.FloatField(allow_null=True)
+    within_target = serializers.IntegerField()
+    within_target_share = serializers.FloatField(allow_null=True)
+
+
+class MemberResponseTimesSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    name = serializers.CharField()
+    times = ResponseTimesSerializer()
+    waiting = serializers.IntegerField()
+
+
+class InboxStatsSerializer(serializers.Serializer):
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    target_s = serializers.IntegerField()
+    overall = ResponseTimesSerializer()
+    members = MemberResponseTimesSerializer(many=True)
+    waiting = serializers.IntegerField()
+    waiting_unassigned = serializers.IntegerField()
+    oldest_waiting_at = serializers.DateTimeField(allow_null=True)

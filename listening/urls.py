@@ -14,8 +14,14 @@ router.register("alert-deliveries", alert_apis.AlertDeliveryApi, basename="alert
 router.register("notifications", alert_apis.NotificationApi, basename="notification")
 router.register("metrics", apis_metrics.MetricsApi, basename="metrics")
 router.register("topics", apis.TopicApi, basename="topic")
+router.register("inbox", apis.InboxApi, basename="inbox")
 
 api_urls = [
+    path(
+        "inbox/settings",
+        apis.InboxSettingsApi.as_view({"get": "list", "patch": "partial_update_settings"}),
+        name="inbox-settings",
+    ),
     *router.urls,
     path("hooks/sources/<int:source_id>", apis.WebhookView.as_view(), name="listening-webhook"),
 ]

@@ -11,7 +11,7 @@ reads; writing needs the EDIT capability (analysts and admins), as in the API.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +36,9 @@ from listening.forms import (
     MAPPING_FIELDS,
     SOURCE_FORMS,
     Cursor,
+    InboxFilterForm,
+    InboxReplyForm,
+    InboxSettingsForm,
     QueryForm,
     QueryPreviewForm,
     StreamFilterForm,
@@ -43,8 +46,20 @@ from listening.forms import (
     UploadForm,
     UploadMappingForm,
 )
-from listening.models import BackfillStatus, Mention, Query, Topic, TopicSnapshot, UploadJob, UploadStatus
+from listening.models import (
+    WAITING_STATUSES,
+    BackfillStatus,
+    InboxItem,
+    Mention,
+    Query,
+    Topic,
+    TopicSnapshot,
+    UploadJob,
+    UploadStatus,
+)
 from listening.nlp.language import LANGUAGES as DETECTED_LANGUAGES
+from listening.nlp.needs_reply import Reason
+from listening.services import inbox as inbox_services
 from listening.services import queries as query_services
 from listening.services import sources as source_services
 from listening.services import uploads as upload_services
@@ -539,6 +554,111 @@ def topic_rows(topics: Iterable[Topic], *, now: datetime) -> list[TopicRow]:
     return [TopicRow(topic=t, history=histories[t.pk]) for t in listed]
 
 
+# Inbox -------------------------------------------------------------------------------------------
+
+INBOX_PAGE_SIZE = 50
+INBOX_STATS_DAYS = 30
+
+
+def _duration(seconds: float | None) -> str:
+    """ "4 min", "2 h 5 min", "3 d 4 h": the two largest units, as response-time reports show them."""
+    if seconds is None:
+        return "\u2013"  # an en dash: no value
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+@dataclass(frozen=True)
+class InboxCard:
+    """An inbox item as the page shows it."""
+
+    item: InboxItem
+    people: dict[int, Any]
+    now: Any
+
+    @property
+    def card(self) -> Card:
+        return Card(mention=self.item.mention, queries=[])
+
+    @property
+    def reasons(self) -> list[tuple[str, str]]:
+        return [(reason, Reason.LABELS.get(reason, reason)) for reason in self.item.reasons]
+
+    @property
+    def assignee(self) -> str:
+        person = self.people.get(self.item.assignee_id) if self.item.assignee_id else None
+        return person.display_name if person else ""
+
+    @property
+    def waiting(self) -> str:
+        return _duration((self.now - self.item.received_at).total_seconds())
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.item.status in WAITING_STATUSES
+
+    @property
+    def response_time(self) -> str:
+        first = self.item.first_response_at
+        return _duration((first - self.item.received_at).total_seconds()) if first else ""
+
+    @property
+    def rank(self) -> int:
+        return round(getattr(self.item, "rank", self.item.priority))
+
+
+def _inbox_cards(items: list[InboxItem]) -> list[InboxCard]:
+    selectors.inbox_items_load(items=items)
+    people = selectors.inbox_people(user_ids=[i.assignee_id for i in items])
+    now = timezone.now()
+    return [InboxCard(item=item, people=people, now=now) for item in items]
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    name: str
+    times: selectors.ResponseTimes
+    waiting: int
+
+    @property
+    def median(self) -> str:
+        return _duration(self.times.median_s)
+
+    @property
+    def p90(self) -> str:
+        return _duration(self.times.p90_s)
+
+    @property
+    def within_target(self) -> str:
+        share = self.times.within_target_share
+        return f"{share:.0%}" if share is not None else "\u2013"
+
+
+def _inbox_stats_context() -> dict[str, Any]:
+    settings = selectors.inbox_settings_get()
+    until = timezone.now()
+    stats = selectors.inbox_stats(
+        since=until - timedelta(days=INBOX_STATS_DAYS),
+        until=until,
+        target_s=settings.response_target_minutes * 60,
+    )
+    oldest = stats.oldest_waiting_at
+    return {
+        "stats": stats,
+        "stats_overall": StatsRow(name="Everyone", times=stats.overall, waiting=stats.waiting),
+        "stats_members": [StatsRow(name=m.name, times=m.times, waiting=m.waiting) for m in stats.members],
+        "stats_target": _duration(stats.target_s),
+        "stats_days": INBOX_STATS_DAYS,
+        "oldest_waiting": _duration((until - oldest).total_seconds()) if oldest else "",
+    }
+
+
 @require_GET
 @tenant_page()
 def dashboard_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -586,6 +706,159 @@ def topic_view(request: HttpRequest, access: Access, topic_id: int) -> HttpRespo
     return render(request, "listening/topic.html", context)
 
 
+def inbox_view(request: HttpRequest, access: Access) -> HttpResponse:
+    people = list(selectors.inbox_assignable_people(tenant=access.tenant))
+    form = InboxFilterForm(request.GET, queries=list(selectors.query_list()), people=people)
+    form.is_valid()  # a field with an error is reported and left out of the filters
+    items = list(
+        selectors.inbox_item_list(
+            filters=form.filters(user_id=access.user.pk), now=timezone.now(), top=INBOX_PAGE_SIZE + 1
+        )[: INBOX_PAGE_SIZE + 1]
+    )
+    context = {
+        "tab": "inbox",
+        "form": form,
+        "cards": _inbox_cards(items[:INBOX_PAGE_SIZE]),
+        "truncated": len(items) > INBOX_PAGE_SIZE,
+        "page_size": INBOX_PAGE_SIZE,
+        "is_filtered": form.is_filtered,
+        "people": people,
+        "can_edit": access.can(Capability.EDIT),
+        "settings_form": _inbox_settings_form() if access.can(Capability.MANAGE) else None,
+        **_inbox_stats_context(),
+    }
+    if _is_fragment_request(request):
+        response = render(request, "listening/_inbox_results.html", context)
+        used = {name: value for name, value in request.GET.items() if value}
+        response["HX-Push-Url"] = f"{request.path}?{urlencode(used)}" if used else request.path
+    else:
+        response = render(request, "listening/inbox.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _inbox_settings_form(data: Any = None) -> InboxSettingsForm:
+    current = selectors.inbox_settings_get()
+    initial = {
+        "high_reach_followers": current.high_reach_followers,
+        "negative_min_score": current.negative_min_score,
+        "response_target_minutes": current.response_target_minutes,
+    }
+    return InboxSettingsForm(data, initial=initial)
+
+
+@require_POST
+@tenant_page(Capability.MANAGE)
+def inbox_settings_view(request: HttpRequest, access: Access) -> HttpResponse:
+    form = _inbox_settings_form(request.POST)
+    if form.is_valid():
+        inbox_services.inbox_settings_update(**form.cleaned_data)
+        messages.success(request, "Inbox settings saved. They apply to mentions analysed from now on.")
+    else:
+        errors = "; ".join(
+            f"{form.fields[name].label}: {' '.join(str(m) for m in e)}" for name, e in form.errors.items()
+        )
+        messages.error(request, f"The inbox settings were not saved. {errors}")
+    return redirect("listening-inbox")
+
+
+def _inbox_act(
+    request: HttpRequest, access: Access, item_id: int, act: Callable[[InboxItem], Any]
+) -> HttpResponse:
+    """Run one inbox action; answer htmx with the item's card again (with the error, if any),
+    and a plain form post with a redirect back to the inbox."""
+    item = selectors.inbox_item_get(item_id=item_id)
+    error = ""
+    try:
+        act(item)
+    except ValidationError as failure:
+        error = " ".join(failure.messages)
+    if not _is_fragment_request(request):
+        if error:
+            messages.error(request, error)
+        return redirect("listening-inbox")
+    fresh = selectors.inbox_item_list(
+        filters=selectors.InboxFilters(status=selectors.INBOX_ALL), now=timezone.now()
+    )
+    return render(
+        request,
+        "listening/_inbox_item.html",
+        {
+            "c": _inbox_cards([fresh.get(pk=item.pk)])[0],
+            "people": list(selectors.inbox_assignable_people(tenant=access.tenant)),
+            "can_edit": True,
+            "error": error,
+        },
+    )
+
+
+@require_POST
+@tenant_page(Capability.EDIT)
+def inbox_assign_view(request: HttpRequest, access: Access, item_id: int) -> HttpResponse:
+    raw = request.POST.get("assignee", "")
+    if raw == "me":
+        assignee_id: int | None = access.user.pk
+    elif raw.isdigit() and len(raw) < 19:
+        assignee_id = int(raw)
+    else:
+        assignee_id = None
+    return _inbox_act(
+        request,
+        access,
+        item_id,
+        lambda item: inbox_services.inbox_item_assign(
+            item=item, tenant=access.tenant, assignee_id=assignee_id, actor=access.user
+        ),
+    )
+
+
+def _reply_text(request: HttpRequest) -> str:
+    form = InboxReplyForm(request.POST)
+    if not form.is_valid():
+        raise ValidationError(" ".join(str(m) for errors in form.errors.values() for m in errors))
+    return str(form.cleaned_data["text"])
+
+
+@require_POST
+@tenant_page(Capability.EDIT)
+def inbox_draft_view(request: HttpRequest, access: Access, item_id: int) -> HttpResponse:
+    return _inbox_act(
+        request,
+        access,
+        item_id,
+        lambda item: inbox_services.inbox_item_draft(item=item, text=_reply_text(request), actor=access.user),
+    )
+
+
+@require_POST
+@tenant_page(Capability.EDIT)
+def inbox_answer_view(request: HttpRequest, access: Access, item_id: int) -> HttpResponse:
+    return _inbox_act(
+        request,
+        access,
+        item_id,
+        lambda item: inbox_services.inbox_item_answer(
+            item=item, reply=_reply_text(request), actor=access.user
+        ),
+    )
+
+
+@require_POST
+@tenant_page(Capability.EDIT)
+def inbox_close_view(request: HttpRequest, access: Access, item_id: int) -> HttpResponse:
+    return _inbox_act(
+        request, access, item_id, lambda item: inbox_services.inbox_item_close(item=item, actor=access.user)
+    )
+
+
+@require_POST
+@tenant_page(Capability.EDIT)
+def inbox_reopen_view(request: HttpRequest, access: Access, item_id: int) -> HttpResponse:
+    return _inbox_act(
+        request, access, item_id, lambda item: inbox_services.inbox_item_reopen(item=item, actor=access.user)
+    )
+
+
 portal_urlpatterns: list[URLPattern] = [
     path("listening/dashboard/", dashboard_view, name="listening-dashboard"),
     path("listening/", stream_view, name="listening-stream"),
@@ -618,4 +891,11 @@ portal_urlpatterns: list[URLPattern] = [
     path(
         "listening/uploads/<int:upload_id>/progress/", upload_progress_view, name="listening-upload-progress"
     ),
+    path("listening/inbox/", inbox_view, name="listening-inbox"),
+    path("listening/inbox/settings/", inbox_settings_view, name="listening-inbox-settings"),
+    path("listening/inbox/<int:item_id>/assign/", inbox_assign_view, name="listening-inbox-assign"),
+    path("listening/inbox/<int:item_id>/draft/", inbox_draft_view, name="listening-inbox-draft"),
+    path("listening/inbox/<int:item_id>/answer/", inbox_answer_view, name="listening-inbox-answer"),
+    path("listening/inbox/<int:item_id>/close/", inbox_close_view, name="listening-inbox-close"),
+    path("listening/inbox/<int:item_id>/reopen/", inbox_reopen_view, name="listening-inbox-reopen"),
 ]

@@ -24,6 +24,7 @@ from django.utils import timezone
 from listening.models import Mention, QueryMatch, Story
 from listening.nlp import dedupe, embedder, language, sentiment
 from listening.services import alerts
+from listening.services.inbox import inbox_items_queue
 from listening.services.metrics import metrics_count_enriched
 from listening.services.queries import active_compiled_queries, document_for
 from listening.services.topics import topics_assign
@@ -37,6 +38,8 @@ STORY_WINDOW = timedelta(days=7)
 NEAR_WINDOW = timedelta(days=1)
 NEAR_CANDIDATES = 20_000
 _FIELDS = ("id", "text", "author_handle", "lang_hint", "posted_at", "source__name", "source__kind")
+# What the inbox reads of each mention (listening.services.inbox), loaded with the batch.
+_INBOX_FIELDS = ("author_followers", "raw", "received_at")
 
 
 def mentions_enrich(*, mention_ids: Sequence[int]) -> int:
@@ -44,7 +47,7 @@ def mentions_enrich(*, mention_ids: Sequence[int]) -> int:
     pending = list(
         Mention.objects.filter(id__in=mention_ids, enriched_at__isnull=True, enrich_attempts__lt=MAX_ATTEMPTS)
         .select_related("source")
-        .only(*_FIELDS)
+        .only(*_FIELDS, *_INBOX_FIELDS)
         .order_by("id")
     )
     if not pending:
@@ -104,6 +107,8 @@ def mentions_enrich(*, mention_ids: Sequence[int]) -> int:
         metrics_count_enriched(mention_ids=sorted(claimed))
         alerts.on_mentions_enriched(mention_ids=sorted(claimed))
         topics_assign(mentions=updated)
+        # In this transaction, on claimed rows only: a redelivered batch queues nothing twice.
+        inbox_items_queue(mentions=updated)
     return len(updated)
 
 
