@@ -354,9 +354,10 @@ def _slots_fallback(
     confidence = model.config.confidence
     by_hour = {}
     for hour in range(HOURS_OF_WEEK):
-        pair = (
-            history.channel_hour.get(history_key(channel, hour)) if basis == "channel_average" else None
-        ) or (history.hour.get(str(hour)) if basis == "tenant_average" else None)
+        if basis == "channel_average":
+            pair = history.channel_hour.get(history_key(channel, hour))
+        else:
+            pair = history.hour.get(str(hour))
         if pair and pair[0] > 0:
             by_hour[hour] = _estimate_from_counts(pair, confidence)
     best = sorted(by_hour, key=lambda h: -by_hour[h].rate)[: config.slots]
