@@ -184,12 +184,16 @@ def typical_message(model: EngagementModel) -> Message:
     )
 
 
-def _estimates(model: EngagementModel, frame: pd.DataFrame, embeddings: Array | None) -> list[Estimate]:
-    prediction = model.predict(frame, embeddings)
-    return [
+def _estimates(
+    model: EngagementModel, frame: pd.DataFrame, embeddings: Array | None
+) -> tuple[list[Estimate], Array]:
+    """Estimates per row, and the bootstrap members' rates (for Thompson sampling)."""
+    prediction, members = model.predict_with_members(frame, embeddings)
+    estimates = [
         Estimate(float(r), float(lo), float(hi), prediction.confidence)
         for r, lo, hi in zip(prediction.rate, prediction.low, prediction.high, strict=True)
     ]
+    return estimates, members
 
 
 def _thompson_pick(members: Array, candidates: Sequence[int], rng: np.random.Generator) -> int:
@@ -229,7 +233,7 @@ def variants_recommend(
         frame, embeddings = _message_rows(
             model, messages=messages, segment=segment, channel=channel, hours=[hour_of_week]
         )
-        estimates = _estimates(model, frame, embeddings)
+        estimates, members = _estimates(model, frame, embeddings)
         explore = rng.random() < config.exploration_rate
         if explore:
             untried = [
@@ -238,9 +242,7 @@ def variants_recommend(
                 if history_key(segment, m.tone, m.media_type, int(m.call_to_action))
                 not in model.history.formats_tried
             ]
-            pick = _thompson_pick(
-                model.members_predict(frame, embeddings), untried or list(range(len(messages))), rng
-            )
+            pick = _thompson_pick(members, untried or list(range(len(messages))), rng)
             note = (
                 f"Exploring: {messages[pick].key} tries a format segment {segment} has never been sent"
                 if untried
@@ -310,17 +312,14 @@ def slots_recommend(
     frame, embeddings = _message_rows(
         model, messages=[message], segment=segment, channel=channel, hours=hours
     )
-    estimates = _estimates(model, frame, embeddings)
+    estimates, members = _estimates(model, frame, embeddings)
     order = list(np.argsort([-e.rate for e in estimates], kind="stable"))
     untried = [h for h in hours if history_key(segment, channel, h) not in model.history.slots_tried]
     rng = np.random.default_rng(config.seed)
-    members: Array | None = None
     picks: list[tuple[int, bool]] = []
     for _ in range(config.slots):
         taken = {h for h, _ in picks}
         if rng.random() < config.exploration_rate:
-            if members is None:
-                members = model.members_predict(frame, embeddings)
             pool = [h for h in untried if h not in taken] or [h for h in hours if h not in taken]
             picks.append((_thompson_pick(members, pool, rng), True))
         else:
