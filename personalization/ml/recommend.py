@@ -167,9 +167,10 @@ def _message_rows(
             embeddings.append(message.embedding)
     if not model.has_topics or all(e is None for e in embeddings):
         return pd.DataFrame(rows), None
-    if any(e is None for e in embeddings):
+    given = [e for e in embeddings if e is not None]
+    if len(given) != len(embeddings):
         raise ValueError("give every message an embedding, or none")
-    return pd.DataFrame(rows), np.vstack(embeddings)
+    return pd.DataFrame(rows), np.vstack(given)
 
 
 def typical_message(model: EngagementModel) -> Message:

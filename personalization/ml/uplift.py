@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy.stats import norm
 
 from personalization.ml.engagement import Array
@@ -42,7 +43,7 @@ class Uplift:
         return self.low > 0 or self.high < 0
 
 
-def _outcomes(values: Array, name: str) -> Array:
+def _outcomes(values: npt.ArrayLike, name: str) -> Array:
     array = np.asarray(values, dtype=np.float64).ravel()
     if len(array) < 2:
         raise ValueError(f"{name} needs at least 2 contacts")
@@ -61,8 +62,8 @@ def _bootstrap_means(values: Array, resamples: int, rng: np.random.Generator) ->
 
 def uplift_estimate(
     *,
-    treated: Array,
-    holdout: Array,
+    treated: npt.ArrayLike,
+    holdout: npt.ArrayLike,
     confidence: float = 0.95,
     method: str = "analytic",
     resamples: int = 2000,
