@@ -44,6 +44,7 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 FORMAT = "candor-engagement/1"
 CATEGORICAL: tuple[str, ...] = ("segment", "channel", "tone", "media_type")
@@ -63,10 +64,12 @@ class EngagementConfig:
     """Training parameters. Defaults suit tenant data of a few hundred to a few million sends."""
 
     topic_dims: int = 16
-    bootstrap_models: int = 16
+    # 10 members of 80 rounds: the same accuracy and interval coverage on the synthetic tests as 16
+    # of 150 at a third of the training time.
+    bootstrap_models: int = 10
     confidence: float = 0.9
-    num_boost_round: int = 150
-    learning_rate: float = 0.05
+    num_boost_round: int = 80
+    learning_rate: float = 0.1
     num_leaves: int = 15
     min_data_in_leaf: int = 10
     objective: str = "poisson"
@@ -430,7 +433,10 @@ def _topic_pca(embeddings: Array, dims: int) -> tuple[Array, Array]:
     from sklearn.decomposition import PCA
 
     dims = min(dims, embeddings.shape[0], embeddings.shape[1])
-    pca = PCA(n_components=dims, svd_solver="full").fit(embeddings)
+    # Covariance eigenvectors, one thread: a full SVD of sends x 384 is slow and its BLAS threads
+    # contend on a busy worker (see segments._space_fit).
+    with threadpool_limits(limits=1):
+        pca = PCA(n_components=dims, svd_solver="covariance_eigh").fit(embeddings)
     return pca.mean_.astype(np.float64), pca.components_.astype(np.float64)
 
 

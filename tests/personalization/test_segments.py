@@ -148,3 +148,12 @@ def test_bad_input_is_refused_with_what_is_wrong(first: tuple[SegmentModel, np.n
         segments_train(behaviour=behaviour, embeddings=embeddings[:10])
     with pytest.raises(ValueError, match="k_min"):
         SegmentConfig(k_min=5, k_max=3)
+
+
+def test_large_audiences_choose_k_on_a_sample_and_segment_everyone() -> None:
+    behaviour, embeddings, truth = contacts(THREE, seed=13)
+    config = SegmentConfig(fit_sample=300, silhouette_sample=200)
+    model = segments_train(behaviour=behaviour, embeddings=embeddings, config=config)
+    assert len(model.ids) == 3
+    assert adjusted_rand_score(truth, model.assign(behaviour, embeddings)) > 0.95
+    assert sorted(d.size for d in model.descriptions) == [250, 300, 350]
