@@ -7,9 +7,9 @@ MiniLM gives), delivered to random audiences so that deliveries plus engagements
 `--events` engagement events (default 2,000,000). Engagement is drawn from a planted rate (group x
 local hour x media x channel).
 
-`train_s` is the whole training a worker would do, with its steps: `features_s` (per-contact
-behaviour features from the events: engagement rate per channel and per local time band, recency,
-frequency, and the interest embedding, the mean embedding of what each contact engaged with),
+`train_s` is the whole training a worker would do, with its steps: `features_s`
+(`contact_features` and `interest_embeddings`: per contact, the engagement rate per channel and
+per local time band, recency, frequency, and the mean embedding of what they engaged with),
 `segments_train_s` (`segments_train`: scaling, PCA, k-means for k = 2..8 with silhouettes),
 `aggregate_s` (events to sends per segment x message x local hour) and `engagement_train_s`
 (`engagement_train`: PCA of the topics, the point model and 10 bootstrap members), and
@@ -46,6 +46,7 @@ OFFSETS = np.array([-8, -5, 0, 1, 2])  # contact time zones, hours from UTC
 GROUPS = 6
 DIMS = 384
 DAYS = 90
+START = pd.Timestamp("2026-09-01", tz="UTC")
 
 
 def tenant(contacts: int, messages: int, events: int, seed: int) -> dict[str, np.ndarray]:
@@ -92,36 +93,28 @@ def tenant(contacts: int, messages: int, events: int, seed: int) -> dict[str, np
 
 
 def behaviour_features(t: dict[str, np.ndarray], contacts: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """Per contact: engagement rate per channel and local time band, recency, frequency, and the
-    mean embedding of what they engaged with (NaN for contacts who engaged with nothing)."""
-    from scipy import sparse
+    """The production feature builders on the tenant's deliveries: `contact_features` and
+    `interest_embeddings` (of the messages each contact engaged with)."""
+    from personalization.ml.segments import contact_features, interest_embeddings
 
     contact, message, engaged = t["contact"], t["message"], t["engaged"]
-    columns: dict[str, np.ndarray] = {}
-    channel = t["channel"][message]
-    for i, name in enumerate(CHANNELS):
-        mask = channel == i
-        sent = np.bincount(contact[mask], minlength=contacts)
-        hits = np.bincount(contact[mask & engaged], minlength=contacts)
-        columns[f"channel:{name}"] = np.divide(hits, sent, out=np.zeros(contacts), where=sent > 0)
-    band = (t["local_how"] % 24) // 6
-    for i, name in enumerate(BANDS):
-        mask = band == i
-        sent = np.bincount(contact[mask], minlength=contacts)
-        hits = np.bincount(contact[mask & engaged], minlength=contacts)
-        columns[f"time:{name}"] = np.divide(hits, sent, out=np.zeros(contacts), where=sent > 0)
-    last = np.full(contacts, -1.0)
-    np.maximum.at(last, contact[engaged], t["sent_hour"][message[engaged]].astype(np.float64))
-    columns["recency_days"] = np.where(last >= 0, (DAYS * 24 - last) / 24, DAYS * 2)
-    columns["frequency_per_month"] = np.bincount(contact[engaged], minlength=contacts) / (DAYS / 30)
-    hits = sparse.csr_matrix(
-        (np.ones(int(engaged.sum()), dtype=np.float32), (contact[engaged], message[engaged])),
-        shape=(contacts, len(t["embedding"])),
+    deliveries = pd.DataFrame(
+        {
+            "contact": contact,
+            "channel": np.asarray(CHANNELS)[t["channel"][message]],
+            "hour_of_week": t["local_how"],
+            "sent_at": START + pd.to_timedelta(t["sent_hour"][message], unit="h"),
+            "engaged": engaged,
+        }
     )
-    counts = np.asarray(hits.sum(axis=1)).ravel()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        interests = np.asarray(hits @ t["embedding"]) / counts[:, None]
-    return pd.DataFrame(columns), interests
+    features = contact_features(deliveries=deliveries, now=START + pd.Timedelta(days=DAYS), window_days=DAYS)
+    # Contacts who were never sent anything have no row: they are not part of the audience yet.
+    interests = interest_embeddings(
+        contacts=features.index,
+        engaged_contacts=contact[engaged],
+        embeddings=t["embedding"][message[engaged]],
+    )
+    return features, interests
 
 
 def sends(t: dict[str, np.ndarray], segment_of: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
@@ -183,7 +176,10 @@ def main() -> None:
     segments = segments_train(behaviour=behaviour, embeddings=interests)
     figures["segments_train_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    segment_of = segments.assign(behaviour, interests)
+    # Contact id -> segment id (a contact never sent anything would have no row; there are none
+    # at this audience size, and such a contact has no deliveries to aggregate anyway).
+    segment_of = np.full(args.contacts, -1)
+    segment_of[behaviour.index.to_numpy()] = segments.assign(behaviour, interests)
     frame, embeddings = sends(t, segment_of)
     figures["aggregate_s"] = time.perf_counter() - mark
     mark = time.perf_counter()

@@ -33,6 +33,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,11 @@ from personalization.ml.engagement import Array
 FORMAT = "candor-segments/1"
 CHANNEL_PREFIX = "channel:"
 TIME_PREFIX = "time:"
+# Local time bands of the behaviour features: (name, first hour, last hour + 1).
+BANDS: tuple[tuple[str, int, int], ...] = (
+    ("night", 0, 6), ("morning", 6, 12), ("afternoon", 12, 18), ("evening", 18, 24),
+)  # fmt: skip
+DELIVERY_COLUMNS = ("contact", "channel", "hour_of_week", "sent_at", "engaged")
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +205,66 @@ class SegmentModel:
             silhouettes={int(k): float(v) for k, v in data["silhouettes"].items()},
             matched={int(k): float(v) for k, v in data["matched"].items()},
         )
+
+
+def contact_features(*, deliveries: pd.DataFrame, now: datetime, window_days: int = 90) -> pd.DataFrame:
+    """Behaviour features per contact (the index) from their deliveries of the last `window_days`.
+
+    `deliveries`: one row per message delivered to a contact, with `channel`, `hour_of_week` in the
+    contact's own time zone, `sent_at` (timezone-aware) and `engaged` (whether the contact opened,
+    clicked, replied or shared). Out: the engagement rate on each channel (`channel:<name>`) and in
+    each local time band (`time:<band>`; 0 where nothing was sent), `recency_days` since the last
+    engagement (twice the window for a contact who never engaged), and `frequency_per_month`."""
+    missing = [c for c in DELIVERY_COLUMNS if c not in deliveries.columns]
+    if missing:
+        raise ValueError(f"missing delivery columns: {', '.join(missing)}")
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    sent_at = pd.to_datetime(deliveries["sent_at"])
+    if sent_at.dt.tz is None:
+        raise ValueError("sent_at must be timezone-aware")
+    recent = deliveries.loc[(sent_at >= now - timedelta(days=window_days)) & (sent_at <= now)]
+    engaged = recent["engaged"].astype(bool)
+    hour = recent["hour_of_week"].astype(int) % 24
+    band = pd.Series(pd.NA, index=recent.index, dtype="object")
+    for name, first, last in BANDS:
+        band[(hour >= first) & (hour < last)] = name
+    by_channel = (
+        engaged.groupby([recent["contact"], recent["channel"].astype(str)]).mean().unstack(fill_value=0.0)
+    )
+    by_channel.columns = [f"{CHANNEL_PREFIX}{c}" for c in by_channel.columns]
+    by_band = engaged.groupby([recent["contact"], band]).mean().unstack(fill_value=0.0)
+    by_band = by_band.reindex(columns=[name for name, _, _ in BANDS], fill_value=0.0)
+    by_band.columns = [f"{TIME_PREFIX}{c}" for c in by_band.columns]
+    last = sent_at.loc[recent.index][engaged].groupby(recent["contact"][engaged]).max()
+    features = by_channel.join(by_band, how="outer").fillna(0.0)
+    seconds = (now - last.reindex(features.index)).dt.total_seconds()
+    features["recency_days"] = (seconds / 86400).fillna(2 * window_days).to_numpy(np.float64)
+    counts = engaged.groupby(recent["contact"]).sum().reindex(features.index, fill_value=0)
+    features["frequency_per_month"] = counts.to_numpy(np.float64) / (window_days / 30)
+    return features
+
+
+def interest_embeddings(
+    *, contacts: Sequence[Any], engaged_contacts: Sequence[Any], embeddings: Array
+) -> Array:
+    """Each contact's interest embedding: the mean embedding of the content they engaged with, one
+    row per `contacts` entry (NaN for a contact with none). `engaged_contacts[i]` engaged with the
+    content whose embedding is `embeddings[i]` (one row per engagement)."""
+    from scipy import sparse
+
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    if embeddings.ndim != 2 or len(embeddings) != len(engaged_contacts):
+        raise ValueError("embeddings must have one row per engagement")
+    position = pd.Index(contacts).get_indexer(pd.Index(engaged_contacts))
+    known = position >= 0
+    hits = sparse.csr_matrix(
+        (np.ones(int(known.sum())), (position[known], np.flatnonzero(known))),
+        shape=(len(contacts), len(embeddings)),
+    )
+    counts = np.asarray(hits.sum(axis=1)).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(hits @ embeddings) / counts[:, None]
 
 
 def _behaviour_validate(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:

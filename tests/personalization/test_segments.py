@@ -4,12 +4,20 @@ across retraining, descriptions. Plain arrays, no database."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from personalization.ml.segments import SegmentConfig, SegmentModel, segments_train
+from personalization.ml.segments import (
+    SegmentConfig,
+    SegmentModel,
+    contact_features,
+    interest_embeddings,
+    segments_train,
+)
 from tests.personalization.synthetic import PROFILES, contacts
 
 THREE = {"email_mornings": 300, "social_evenings": 250, "lapsed": 350}
@@ -157,3 +165,41 @@ def test_large_audiences_choose_k_on_a_sample_and_segment_everyone() -> None:
     assert len(model.ids) == 3
     assert adjusted_rand_score(truth, model.assign(behaviour, embeddings)) > 0.95
     assert sorted(d.size for d in model.descriptions) == [250, 300, 350]
+
+
+def test_behaviour_features_and_interests_from_deliveries() -> None:
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    deliveries = pd.DataFrame(
+        [
+            # contact, channel, local hour of week, days ago, engaged
+            ("ann", "email", 8, 2, True),
+            ("ann", "email", 9, 3, False),
+            ("ann", "mastodon", 20, 5, False),
+            ("bob", "mastodon", 20, 10, True),
+            ("bob", "mastodon", 44, 30, True),
+            ("cid", "email", 8, 1, False),
+            ("ann", "email", 8, 200, True),  # outside the 90-day window
+        ],
+        columns=["contact", "channel", "hour_of_week", "days_ago", "engaged"],
+    )
+    deliveries["sent_at"] = [now - timedelta(days=d) for d in deliveries["days_ago"]]
+    features = contact_features(deliveries=deliveries, now=now)
+    assert list(features.index) == ["ann", "bob", "cid"]
+    ann, bob, cid = (features.loc[c] for c in ("ann", "bob", "cid"))
+    assert (ann["channel:email"], ann["channel:mastodon"]) == (0.5, 0.0)
+    assert (ann["time:morning"], ann["time:evening"], ann["time:night"]) == (0.5, 0.0, 0.0)
+    assert ann["recency_days"] == pytest.approx(2) and ann["frequency_per_month"] == pytest.approx(1 / 3)
+    assert (bob["channel:mastodon"], bob["channel:email"], bob["time:evening"]) == (1.0, 0.0, 1.0)
+    assert bob["recency_days"] == pytest.approx(10) and bob["frequency_per_month"] == pytest.approx(2 / 3)
+    assert cid["recency_days"] == 180 and cid["frequency_per_month"] == 0
+    with pytest.raises(ValueError, match="timezone-aware"):
+        contact_features(deliveries=deliveries.assign(sent_at=pd.Timestamp("2026-11-30")), now=now)
+    with pytest.raises(ValueError, match="missing delivery columns: engaged"):
+        contact_features(deliveries=deliveries.drop(columns=["engaged"]), now=now)
+
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    interests = interest_embeddings(
+        contacts=["ann", "bob", "cid"], engaged_contacts=["ann", "ann", "bob"], embeddings=vectors
+    )
+    np.testing.assert_allclose(interests[:2], [[0.5, 0.5], [1.0, 1.0]])
+    assert np.isnan(interests[2]).all()
