@@ -112,7 +112,8 @@ def behaviour_features(t: dict[str, np.ndarray], contacts: int) -> tuple[pd.Data
     interests = interest_embeddings(
         contacts=features.index,
         engaged_contacts=contact[engaged],
-        embeddings=t["embedding"][message[engaged]],
+        engaged_content=message[engaged],
+        embeddings=t["embedding"],
     )
     return features, interests
 

@@ -199,7 +199,14 @@ def test_behaviour_features_and_interests_from_deliveries() -> None:
 
     vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     interests = interest_embeddings(
-        contacts=["ann", "bob", "cid"], engaged_contacts=["ann", "ann", "bob"], embeddings=vectors
+        contacts=["ann", "bob", "cid"],
+        engaged_contacts=["ann", "ann", "bob", "zed"],  # zed is not in the audience: ignored
+        engaged_content=[0, 1, 2, 0],
+        embeddings=vectors,
     )
     np.testing.assert_allclose(interests[:2], [[0.5, 0.5], [1.0, 1.0]])
     assert np.isnan(interests[2]).all()
+    with pytest.raises(ValueError, match="index rows"):
+        interest_embeddings(
+            contacts=["ann"], engaged_contacts=["ann"], engaged_content=[3], embeddings=vectors
+        )
