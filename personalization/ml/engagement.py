@@ -113,12 +113,6 @@ def history_key(*parts: object) -> str:
     return "|".join(str(part) for part in parts)
 
 
-def _add(counts: dict[str, list[float]], key: str, exposures: float, engagements: float) -> None:
-    pair = counts.setdefault(key, [0.0, 0.0])
-    pair[0] += exposures
-    pair[1] += engagements
-
-
 @dataclass(slots=True)
 class History:
     """What the training data held: exposures and engagements per segment x channel, per channel x
@@ -136,22 +130,25 @@ class History:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> History:
-        history = cls()
-        grouped = frame.groupby(
-            ["segment", "channel", "hour_of_week", "tone", "media_type", "call_to_action"],
-            observed=True,
-            sort=False,
-        )[["exposures", "engagements"]].sum()
-        for (segment, channel, how, tone, media, cta), (exposures, engagements) in grouped.iterrows():
-            _add(history.segment_channel, history_key(segment, channel), exposures, engagements)
-            _add(history.channel, str(channel), exposures, engagements)
-            _add(history.channel_hour, history_key(channel, how), exposures, engagements)
-            _add(history.hour, str(how), exposures, engagements)
-            history.tenant[0] += exposures
-            history.tenant[1] += engagements
-            history.slots_tried.add(history_key(segment, channel, how))
-            history.formats_tried.add(history_key(segment, tone, media, int(cta)))
-        return history
+        def sums(keys: list[str]) -> dict[str, list[float]]:
+            grouped = frame.groupby(keys, observed=True, sort=False)[["exposures", "engagements"]].sum()
+            return {
+                history_key(*(key if isinstance(key, tuple) else (key,))): [float(e), float(n)]
+                for key, e, n in zip(grouped.index, grouped["exposures"], grouped["engagements"], strict=True)
+            }
+
+        def combinations(keys: list[str]) -> set[str]:
+            return {history_key(*row) for row in frame[keys].drop_duplicates().itertuples(index=False)}
+
+        return cls(
+            segment_channel=sums(["segment", "channel"]),
+            channel=sums(["channel"]),
+            channel_hour=sums(["channel", "hour_of_week"]),
+            hour=sums(["hour_of_week"]),
+            tenant=[float(frame["exposures"].sum()), float(frame["engagements"].sum())],
+            slots_tried=combinations(["segment", "channel", "hour_of_week"]),
+            formats_tried=combinations(["segment", "tone", "media_type", "call_to_action"]),
+        )
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -235,8 +232,8 @@ class _Encoding:
         n = len(frame)
         blocks = []
         for name in CATEGORICAL:
-            index = {value: i for i, value in enumerate(self.categories[name])}
-            blocks.append(np.array([index.get(v, np.nan) for v in frame[name]], dtype=np.float64))
+            codes = pd.Index(self.categories[name]).get_indexer(frame[name])
+            blocks.append(np.where(codes >= 0, codes, np.nan))  # unseen values: -1 -> missing
         blocks.append(frame["call_to_action"].to_numpy(np.float64))
         blocks.append(frame["length"].to_numpy(np.float64))
         how = frame["hour_of_week"].to_numpy(np.int64)
@@ -465,16 +462,22 @@ def engagement_train(
     weight = exposures / exposures.mean()
     categorical = list(range(len(CATEGORICAL)))
 
+    # One Dataset, binned once; each member only swaps the weights (binning the matrix again per
+    # member was a fifth of the training time at 80,000 sends).
+    dataset = lgb.Dataset(
+        matrix,
+        label=label,
+        weight=weight,
+        feature_name=encoding.columns,
+        categorical_feature=categorical,
+        free_raw_data=False,
+        # The training parameters that shape binning must be the Dataset's own too (LightGBM
+        # refuses a smaller min_data_in_leaf than the one the features were pre-filtered with).
+        params={**_params(config, config.seed), "min_data_in_bin": 1},
+    ).construct()
+
     def fit(weights: Array, seed: int) -> lgb.Booster:
-        dataset = lgb.Dataset(
-            matrix,
-            label=label,
-            weight=weights,
-            feature_name=encoding.columns,
-            categorical_feature=categorical,
-            free_raw_data=False,
-            params={"verbosity": -1, "min_data_in_bin": 1},
-        )
+        dataset.set_weight(weights)
         return lgb.train(_params(config, seed), dataset, num_boost_round=config.num_boost_round)
 
     booster = fit(weight, config.seed)
