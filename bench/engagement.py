@@ -114,7 +114,7 @@ def facebook(path: Path, test_share: float) -> dict[str, float]:
 
 
 def twitter(path: Path, account: str, test_share: float, slots: int) -> dict[str, float]:
-    from personalization.ml.engagement import engagement_train
+    from personalization.ml.engagement import engagement_train, slot_label
     from personalization.ml.recommend import RecommendConfig, slots_recommend
     from personalization.ml.uplift import uplift_estimate
 
@@ -155,6 +155,11 @@ def twitter(path: Path, account: str, test_share: float, slots: int) -> dict[str
             raise SystemExit(f"{account}: {advice.note}")
         recommended = {s.hour_of_week for s in advice.slots}
         habitual = set(train["hour_of_week"].value_counts().index[:count])
+        if count == slots:
+            print(
+                f"@{account}: recommended {', '.join(slot_label(h) for h in sorted(recommended))} UTC;"
+                f" most used {', '.join(slot_label(int(h)) for h in sorted(habitual))} UTC"
+            )
         rec = test.loc[test["hour_of_week"].isin(recommended), "engagements"].to_numpy(np.float64)
         hab = test.loc[test["hour_of_week"].isin(habitual), "engagements"].to_numpy(np.float64)
         key = f"{account}_{count}slots"
