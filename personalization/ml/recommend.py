@@ -46,6 +46,7 @@ CRISIS_NOTE = "Timing advice paused during a crisis."
 @dataclass(frozen=True, slots=True)
 class RecommendConfig:
     min_exposures: int = 1000  # deliveries to the segment on the channel before the model is trusted
+    min_slot_exposures: int = 50  # deliveries in an hour of the week before the fallback ranks it
     exploration_rate: float = 0.1
     slots: int = 3
     reasons: int = 3
@@ -346,7 +347,8 @@ def slots_recommend(
 def _slots_fallback(
     model: EngagementModel, *, segment: str, channel: str, starts: Sequence[datetime], config: RecommendConfig
 ) -> SlotAdvice:
-    """Below the minimum: the hours with the best historical rate of the channel (or the tenant)."""
+    """Below the minimum: the hours of the channel (or the tenant) with at least
+    `min_slot_exposures` deliveries whose historical rate is surely best (highest lower bound)."""
     basis, counts, note = _fallback(model, segment=segment, channel=channel, config=config)
     if counts is None:
         return SlotAdvice(segment, channel, NOT_ENOUGH_DATA, basis, note)
@@ -358,8 +360,11 @@ def _slots_fallback(
             pair = history.channel_hour.get(history_key(channel, hour))
         else:
             pair = history.hour.get(str(hour))
-        if pair and pair[0] > 0:
+        if pair and pair[0] >= max(config.min_slot_exposures, 1):
             by_hour[hour] = _estimate_from_counts(pair, confidence)
-    best = sorted(by_hour, key=lambda h: -by_hour[h].rate)[: config.slots]
+    # Hours with a few deliveries are left out and the rest ranked by the interval's lower bound:
+    # an hour with one delivery and one engagement (100%, lower bound still 5%) must not beat a
+    # steady rate over thousands.
+    best = sorted(by_hour, key=lambda h: -by_hour[h].low)[: config.slots]
     slots = tuple(Slot(starts[h], h, by_hour[h]) for h in best)
     return SlotAdvice(segment, channel, NOT_ENOUGH_DATA, basis, note, slots)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from personalization.ml.engagement import EngagementModel, engagement_train, history_key
+from personalization.ml.engagement import EngagementModel, engagement_train, history_key, poisson_interval
 from personalization.ml.recommend import (
     CRISIS_NOTE,
     NOT_ENOUGH_DATA,
@@ -77,13 +77,21 @@ def test_not_enough_data_falls_back_to_the_channel_and_says_so(model: Engagement
     assert advice.note.startswith(f"Not enough history for segment 3 on email ({have:,.0f} deliveries, 1,000")
     assert "channel's averages" in advice.note
     assert len(advice.slots) == 3 and not any(s.exploration or s.reasons for s in advice.slots)
-    best = max(
-        (h for h in range(168) if history_key("email", h) in model.history.channel_hour),
-        key=lambda h: (
-            model.history.channel_hour[history_key("email", h)][1]
-            / model.history.channel_hour[history_key("email", h)][0]
-        ),
-    )
+    hours = [
+        h
+        for h in range(168)
+        if model.history.channel_hour.get(history_key("email", h), [0])[0]
+        >= RecommendConfig().min_slot_exposures
+    ]
+    lows = {
+        h: poisson_interval(
+            model.history.channel_hour[history_key("email", h)][1],
+            model.history.channel_hour[history_key("email", h)][0],
+            model.config.confidence,
+        )[0]
+        for h in hours
+    }
+    best = max(hours, key=lambda h: lows[h])
     assert advice.slots[0].hour_of_week == best
 
     variants = variants_recommend(
@@ -202,3 +210,14 @@ def test_bad_requests_are_refused(model: EngagementModel) -> None:
         variants_recommend(model=model, messages=[], segments=["0"], channel="email", hour_of_week=1)
     with pytest.raises(ValueError, match="exploration_rate"):
         RecommendConfig(exploration_rate=1.5)
+
+
+def test_the_fallback_does_not_crown_an_hour_on_one_lucky_delivery() -> None:
+    frame = sends(600, seed=8)
+    lucky = frame.iloc[[0]].assign(segment="9", channel="email", hour_of_week=3, exposures=1, engagements=1)
+    model = engagement_train(frame=pd.concat([frame, lucky], ignore_index=True))
+    advice = slots_recommend(model=model, segment="9", channel="email", now=NOW, timezone="UTC")
+    assert (advice.status, advice.basis) == (NOT_ENOUGH_DATA, "channel_average")
+    # 100% engagement at Monday 03:00, from one delivery: shown nowhere near the top.
+    assert 3 not in {s.hour_of_week for s in advice.slots}
+    assert all(s.estimate.low > 0.02 for s in advice.slots)
