@@ -253,7 +253,9 @@ def variants_recommend(
         else:
             pick = int(np.argmax([e.rate for e in estimates]))
             note = f"{messages[pick].key} is expected to engage segment {segment} best on {channel}."
-        reasons = model.reasons(frame.iloc[[pick]], None if embeddings is None else embeddings[[pick]])[0]
+        reasons = model.reasons(
+            frame.iloc[[pick]], None if embeddings is None else embeddings[[pick]], top=config.reasons
+        )[0]
         advice.append(
             VariantAdvice(
                 segment,
@@ -263,7 +265,7 @@ def variants_recommend(
                 note,
                 variant=messages[pick].key,
                 estimate=estimates[pick],
-                reasons=tuple(reasons[: config.reasons]),
+                reasons=tuple(reasons),
                 exploration=explore,
                 candidates={m.key: e for m, e in zip(messages, estimates, strict=True)},
             )
@@ -326,12 +328,12 @@ def slots_recommend(
             picks.append((_thompson_pick(members, pool, rng), True))
         else:
             picks.append((next(int(h) for h in order if h not in taken), False))
+    rows = [h for h, _ in picks]
     reasons = model.reasons(
-        frame.iloc[[h for h, _ in picks]], None if embeddings is None else embeddings[[h for h, _ in picks]]
+        frame.iloc[rows], None if embeddings is None else embeddings[rows], top=config.reasons
     )
     slots = tuple(
-        Slot(starts[h], h, estimates[h], tuple(reasons[i][: config.reasons]), explore)
-        for i, (h, explore) in enumerate(picks)
+        Slot(starts[h], h, estimates[h], tuple(reasons[i]), explore) for i, (h, explore) in enumerate(picks)
     )
     explored = [slot_label(s.hour_of_week) for s in slots if s.exploration]
     note = f"Best hours of the coming week for segment {segment} on {channel} ({timezone})."

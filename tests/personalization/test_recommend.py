@@ -221,3 +221,13 @@ def test_the_fallback_does_not_crown_an_hour_on_one_lucky_delivery() -> None:
     # 100% engagement at Monday 03:00, from one delivery: shown nowhere near the top.
     assert 3 not in {s.hour_of_week for s in advice.slots}
     assert all(s.estimate.low > 0.02 for s in advice.slots)
+
+
+def test_the_number_of_reasons_is_configurable(model: EngagementModel) -> None:
+    config = RecommendConfig(exploration_rate=0.0, reasons=5)
+    advice = slots_recommend(
+        model=model, segment="0", channel="email", now=NOW, timezone="UTC", config=config
+    )
+    assert all(len(slot.reasons) == 5 for slot in advice.slots)
+    effects = [abs(r.effect) for r in advice.slots[0].reasons]
+    assert effects == sorted(effects, reverse=True)
