@@ -34,7 +34,8 @@ def tamper(cursor, statement: str, event_id: int) -> None:
 
 
 def test_every_tenant_starts_with_the_default_purposes_and_a_notice_each(in_a):
-    assert sorted(Purpose.objects.values_list("code", flat=True)) == ["analytics", "outreach", "personalization"]
+    codes = sorted(Purpose.objects.values_list("code", flat=True))
+    assert codes == ["analytics", "outreach", "personalization"]
     assert Notice.objects.filter(version=1).count() == 3
 
 
@@ -68,12 +69,12 @@ def test_a_grant_names_the_notice_shown_and_chains_its_hash(in_a):
 )
 def test_the_database_refuses_to_change_or_remove_events(in_a, statement):
     record(make_contact(), "analytics")
-    with pytest.raises((InternalError, ProgrammingError), match="append-only"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            # Django's foreign keys are deferred: settle them, or TRUNCATE stops on pending checks
-            # before our trigger is reached.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(statement)
+    refused = pytest.raises((InternalError, ProgrammingError), match="append-only")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        # Django's foreign keys are deferred: settle them, or TRUNCATE stops on pending checks
+        # before our trigger is reached.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(statement)
     assert ConsentEvent.objects.count() == 1
 
 
