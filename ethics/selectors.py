@@ -11,7 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -51,11 +52,21 @@ def consented_contacts(*, purpose: str, at: datetime | None = None) -> QuerySet[
 
 
 def purpose_list() -> QuerySet[Purpose]:
-    return Purpose.objects.order_by("code")
+    """Purposes with their notices, newest version first (the first is the current one)."""
+    return Purpose.objects.prefetch_related(
+        Prefetch("notices", queryset=Notice.objects.order_by("-version"))
+    ).order_by("code")
+
+
+def purpose_by_code(*, code: str) -> Purpose:
+    purpose = Purpose.objects.filter(code=code).first()
+    if purpose is None:
+        raise ValidationError({"purpose": f"No purpose with the code '{code}'."})
+    return purpose
 
 
 def purpose_get(*, purpose_id: int) -> Purpose:
-    purpose = Purpose.objects.filter(pk=purpose_id).first()
+    purpose = purpose_list().filter(pk=purpose_id).first()
     if purpose is None:
         raise Http404("No such purpose")
     return purpose
@@ -193,11 +204,15 @@ def evidence_for(*, contact_id: int) -> QuerySet[ConsentEvidence]:
 
 
 def dsr_list() -> QuerySet[DataSubjectRequest]:
-    return DataSubjectRequest.objects.select_related("contact").order_by("-created_at", "-id")
+    return (
+        DataSubjectRequest.objects.select_related("contact")
+        .prefetch_related("steps")
+        .order_by("-created_at", "-id")
+    )
 
 
 def dsr_get(*, dsr_id: int) -> DataSubjectRequest:
-    dsr = DataSubjectRequest.objects.select_related("contact").filter(pk=dsr_id).first()
+    dsr = dsr_list().filter(pk=dsr_id).first()
     if dsr is None:
         raise Http404("No such request")
     return dsr
