@@ -9,7 +9,7 @@ which erasure deletes. Every hash still verifies afterwards.
 
 from __future__ import annotations
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -176,6 +176,12 @@ class VerificationMethod(models.TextChoices):
     ATTESTATION = "attestation", "Attested by an admin"
 
 
+def dsr_export_path(instance: DataSubjectRequest, filename: str) -> str:
+    """`<schema>/dsr/<file>`: the storage's own tenant prefix is bypassed when STORAGES gives it a
+    location, so the schema is put in the name here, where it cannot be lost."""
+    return f"{connection.schema_name}/dsr/{filename}"  # type: ignore[attr-defined]
+
+
 class DataSubjectRequest(models.Model):
     """A person's request about their data (GDPR Art. 15-18, 20). The contact link is cleared when
     an erasure completes; the request and its steps remain as the record that it was honoured."""
@@ -198,7 +204,7 @@ class DataSubjectRequest(models.Model):
     code_expires_at = models.DateTimeField(null=True, blank=True)
     code_attempts = models.PositiveSmallIntegerField(default=0)
     result = models.JSONField(default=dict, blank=True)
-    export_file = models.FileField(upload_to="dsr/", blank=True)
+    export_file = models.FileField(upload_to=dsr_export_path, max_length=200, blank=True)
     error = models.TextField(blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     created_by_id = models.BigIntegerField(null=True, blank=True)
