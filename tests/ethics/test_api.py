@@ -120,7 +120,7 @@ def test_consent_is_recorded_with_evidence_and_the_history_shows_it(admin):
     }
     assert admin.get("/api/v1/consent/verify").json() == {
         "ok": True,
-        "checked": 2,
+        "checked": withdraw.json()["seq"],
         "head_hash": withdraw.json()["hash"],
         "broken_seq": None,
         "broken_event_id": None,
