@@ -46,6 +46,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=41, hour=3),
         "args": ("listening.tasks.purge_webhook_deliveries",),
     },
+    "ethics-retention": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute=23, hour=2),
+        "args": ("ethics.tasks.retention_enforce",),
+    },
     "tenants-purge-expired": {
         "task": "tenants.tasks.purge_expired",
         "schedule": crontab(minute=17),
