@@ -248,6 +248,10 @@ LISTENING_BULK_MAX_ITEMS = 10_000
 LISTENING_UPLOAD_MAX_BYTES = env.int("LISTENING_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
 LISTENING_ENRICH_BATCH = env.int("LISTENING_ENRICH_BATCH", default=128)
 
+# Ethics ------------------------------------------------------------------------------------------
+# Preference-page requests per client address per minute (the page needs no account).
+ETHICS_PREFERENCE_RATE_PER_MINUTE = env.int("ETHICS_PREFERENCE_RATE_PER_MINUTE", default=30)
+
 # Celery ------------------------------------------------------------------------------------------
 # The embedded default is a real worker process on a filesystem transport: no service to install.
 CELERY_BROKER_URL = (
