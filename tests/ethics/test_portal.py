@@ -10,8 +10,8 @@ from django.test import Client, override_settings
 from django_tenants.utils import tenant_context
 
 from ethics.models import ConsentEvent, DataSubjectRequest
-from ethics.services import preference_token
 from ethics.selectors import consent_history, consented_contacts
+from ethics.services import preference_token
 from tests.ethics.conftest import make_contact, record
 
 HOST = "tenant-a.localhost"
@@ -64,7 +64,7 @@ def test_the_preference_page_shows_every_purpose_and_records_one_click_choices(w
 
 
 def test_a_post_without_the_csrf_token_is_refused(world, ada):
-    contact, token = ada
+    _, token = ada
     client = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
     response = client.post(f"/preferences/{token}/", {"purpose": "outreach", "action": "grant"})
     assert response.status_code == 403
@@ -76,7 +76,7 @@ def test_a_post_without_the_csrf_token_is_refused(world, ada):
     "mangle", [lambda t: t[:-2] + "xx", lambda t: "nonsense", lambda t: t.replace(":", ":0", 1)]
 )
 def test_a_bad_token_shows_nothing(world, ada, mangle):
-    contact, token = ada
+    _, token = ada
     response = Client(HTTP_HOST=HOST).get(f"/preferences/{mangle(token)}/")
     assert response.status_code == 404
     body = response.content.decode()
