@@ -369,9 +369,10 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
         for p in selectors.purpose_list().filter(is_active=True)
     ]
     response = render(request, "ethics/preferences.html", {"purposes": purposes, "token": token})
-    # A personal page behind a secret link: never cached, never sent on as a referrer.
+    # A personal page behind a secret link: never cached. The site-wide same-origin referrer policy
+    # keeps the link from leaking to other sites (no-referrer would make forms post `Origin: null`,
+    # which Django's CSRF check refuses).
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
     return response
 
 
