@@ -39,7 +39,9 @@ class ConsentForm(forms.Form):
 
     def __init__(self, *args: Any, purposes: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["purpose"].choices = [(p.code, p.name) for p in purposes]
+        purpose = self.fields["purpose"]
+        assert isinstance(purpose, forms.ChoiceField)
+        purpose.choices = [(p.code, p.name) for p in purposes]
 
 
 class PreferenceForm(forms.Form):

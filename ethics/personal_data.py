@@ -8,11 +8,11 @@ fails when a model with personal fields is covered by no provider.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-Rows = dict[str, list[dict[str, Any]]]
+Rows = dict[str, Sequence[Mapping[str, Any]]]
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class ConsentRecordSerializer(serializers.Serializer):
     purpose = serializers.SlugField(max_length=50, help_text="The purpose's code")
     action = serializers.ChoiceField(choices=ConsentAction.choices)
     lawful_basis = serializers.ChoiceField(choices=LawfulBasis.choices, default=LawfulBasis.CONSENT)
-    source = serializers.ChoiceField(
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # a DRF field named like a stub attribute
         choices=[(ConsentSource.API, "API"), (ConsentSource.IMPORT, "Import")], default=ConsentSource.API
     )
     notice_version = serializers.IntegerField(required=False, min_value=1)
@@ -182,7 +182,7 @@ class RetentionPolicySerializer(serializers.Serializer):
 
 class RetentionLineSerializer(serializers.Serializer):
     kind = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a DRF field named like a stub attribute
     days = serializers.IntegerField(allow_null=True)
     cutoff = serializers.DateTimeField(allow_null=True)
     would_remove = serializers.IntegerField()

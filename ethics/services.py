@@ -13,7 +13,8 @@ import json
 import logging
 import secrets
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,6 +63,20 @@ class Evidence:
     ip_address: str | None = None
     user_agent: str = ""
     form_id: str = ""
+
+
+@dataclass(frozen=True)
+class EventFields:
+    """The columns of an event that its hash covers, besides the purpose and notice."""
+
+    seq: int
+    pseudonym: str
+    action: str
+    lawful_basis: str
+    source: str
+    actor: str
+    occurred_at: datetime
+    evidence_digest: str
 
 
 # Purposes and notices -----------------------------------------------------------------------------
@@ -179,23 +194,25 @@ def consent_record(
         prev_hash = head["hash"] if head else ledger.GENESIS
         occurred_at = timezone.now()
         salt = secrets.token_hex(16)
-        fields = {
-            "seq": seq,
-            "pseudonym": ledger.pseudonym(secret, str(contact.uuid)),
-            "action": action,
-            "lawful_basis": lawful_basis,
-            "source": source,
-            "actor": actor[:100],
-            "occurred_at": occurred_at,
-            "evidence_digest": ledger.evidence_digest(salt, raw_evidence),
-        }
-        payload = ledger.event_payload(purpose=purpose.code, notice=selectors.notice_ref(notice), **fields)
+        fields = EventFields(
+            seq=seq,
+            pseudonym=ledger.pseudonym(secret, str(contact.uuid)),
+            action=action,
+            lawful_basis=lawful_basis,
+            source=source,
+            actor=actor[:100],
+            occurred_at=occurred_at,
+            evidence_digest=ledger.evidence_digest(salt, raw_evidence),
+        )
+        payload = ledger.event_payload(
+            purpose=purpose.code, notice=selectors.notice_ref(notice), **asdict(fields)
+        )
         event = ConsentEvent.objects.create(
             purpose=purpose,
             notice=notice,
             prev_hash=prev_hash,
             hash=ledger.chain_hash(prev_hash, payload),
-            **fields,
+            **asdict(fields),
         )
         ConsentEvidence.objects.create(
             event=event,
@@ -224,7 +241,15 @@ def consent_record(
 def _queue_withdrawal(*, contact_id: int, purpose: str) -> None:
     from ethics.tasks import consent_withdrawn
 
-    transaction.on_commit(lambda: consent_withdrawn.delay(contact_id, purpose))
+    def send() -> None:
+        # The withdrawal is committed and the gate already honours it; a broker that is down must
+        # not turn the person's click into an error page. The follow-up is logged for a retry.
+        try:
+            consent_withdrawn.delay(contact_id, purpose)
+        except Exception:
+            logger.exception("withdrawal follow-up for contact %s (%s) was not queued", contact_id, purpose)
+
+    transaction.on_commit(send)
 
 
 def consent_grant(**kwargs: Any) -> ConsentEvent:
@@ -491,7 +516,7 @@ def dsr_failed(*, dsr_id: int, error: str) -> None:
         _step(dsr, actor="system", action="failed")
 
 
-def _csv_bytes(rows: list[dict[str, Any]]) -> bytes:
+def _csv_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
     import csv
 
     out = io.StringIO()
@@ -559,8 +584,6 @@ def dsr_erase_execute(*, dsr_id: int) -> DataSubjectRequest:
         dsr.subject_handles = []
         dsr.changes = {}
         dsr.save(update_fields=["subject_handles", "changes"])
-        # The model registry (e-audit's ethics.services.model_versions_flag_for_retraining) is wired
-        # here by the merge: models trained on erased data are marked for retraining.
         _complete(dsr, actor="system", result={"erased": counts})
     return dsr
 
