@@ -228,6 +228,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name ("kind", "action") get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "SourceKindEnum": "listening.models.SourceKind",
+        "QueryKindEnum": "listening.models.QueryKind",
+        "StakeholderKindEnum": "personalization.models.StakeholderKind",
+        "DsrKindEnum": "ethics.models.DsrKind",
+        "ConsentActionEnum": "ethics.models.ConsentAction",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tenants.api.errors.add_error_responses",
