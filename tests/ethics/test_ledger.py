@@ -19,7 +19,7 @@ from django_tenants.utils import tenant_context
 from ethics import ledger
 from ethics.models import ConsentEvent, ConsentInterval, Notice, Purpose
 from ethics.selectors import consent_verify, consented_contacts
-from ethics.services import notice_publish, purpose_create
+from ethics.services import ConsentEntry, consent_record_many, notice_publish, purpose_create
 from personalization.records import contact_create
 from tests.conftest import World
 from tests.ethics.conftest import data_queries, make_contact, record
@@ -190,3 +190,28 @@ def test_concurrent_appends_never_fork_the_chain(committed: World):
             ConsentInterval.objects.filter(contact_id__in=ids).delete()
             ConsentEvidence.objects.filter(contact_id__in=ids).delete()
             type(contacts[0]).objects.filter(pk__in=ids).delete()
+
+
+def test_a_batch_appends_in_order_in_one_transaction_and_one_bad_entry_refuses_it(in_a):
+    before = consent_verify().checked
+    outreach, analytics = Purpose.objects.get(code="outreach"), Purpose.objects.get(code="analytics")
+    people = [contact_create(name=f"B{i}", email=f"b{i}@example.org") for i in range(50)]
+    entries = [ConsentEntry(p, outreach, "grant") for p in people]
+    entries += [ConsentEntry(p, outreach, "withdraw") for p in people[:10]]
+    entries += [ConsentEntry(p, outreach, "grant") for p in people[:5]]  # given again, same batch
+    entries += [ConsentEntry(p, analytics, "grant", lawful_basis="legitimate_interest") for p in people[:3]]
+    with CaptureQueriesContext(connection) as queries:
+        events = consent_record_many(entries=entries, source="import", actor="user:1")
+    assert len(data_queries(queries)) < 20  # not one round trip per event
+    assert [e.seq for e in events] == list(range(before + 1, before + 1 + len(entries)))
+    assert consent_verify().ok and consent_verify().checked == before + len(entries)
+    assert set(consented_contacts(purpose="outreach")) == set(people[:5]) | set(people[10:])
+    assert set(consented_contacts(purpose="analytics")) == set(people[:3])
+    assert ConsentInterval.objects.filter(contact__in=people[:5], purpose=outreach).count() == 10
+
+    bad = [ConsentEntry(people[20], analytics, "grant"), ConsentEntry(people[21], analytics, "withdraw")]
+    with pytest.raises(ValidationError) as refused:
+        consent_record_many(entries=bad, source="import", actor="user:1")
+    assert "entries[1].action" in refused.value.message_dict
+    assert people[20] not in consented_contacts(purpose="analytics")
+    assert consent_verify().checked == before + len(entries)
