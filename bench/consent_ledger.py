@@ -33,7 +33,13 @@ def main() -> int:
     )
     parser.add_argument("--contacts", type=int, default=100_000, help="audience size (default 100,000)")
     parser.add_argument(
-        "--appends", type=int, default=2_000, help="events appended one by one (default 2,000)"
+        "--appends", type=int, default=1_000, help="events appended one by one (default 1,000)"
+    )
+    parser.add_argument(
+        "--batch-appends",
+        type=int,
+        default=10_000,
+        help="events appended in batches of 1,000 (default 10,000)",
     )
     parser.add_argument("--queries", type=int, default=30, help="gate queries at random times (default 30)")
     args = parser.parse_args()
