@@ -25,6 +25,8 @@ from ethics.serializers import (
     DsrSerializer,
     NoticeCreateSerializer,
     NoticeSerializer,
+    PreferenceLinkOutSerializer,
+    PreferenceLinkSerializer,
     PurposeCreateSerializer,
     PurposeSerializer,
     PurposeUpdateSerializer,
@@ -155,12 +157,18 @@ class ContactConsentApi(TenantApi):
         )
         return Response(ConsentEventSerializer(event).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request=PreferenceLinkSerializer, responses=PreferenceLinkOutSerializer)
     @action(detail=True, methods=["post"], url_path="preference-link")
     def preference_link(self, request: Request, pk: str) -> Response:
-        """A signed link to the contact's preference page (no account needed), valid 90 days."""
-        token = services.preference_token(contact=self.get_object())
-        return Response({"url": request.build_absolute_uri(f"/preferences/{token}/")})
+        """A signed link to the contact's preference page (no account needed), valid 90 days;
+        with `send`, also emailed to the contact."""
+        data = PreferenceLinkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        contact = self.get_object()
+        url = request.build_absolute_uri(f"/preferences/{services.preference_token(contact=contact)}/")
+        if data.validated_data["send"]:
+            services.preference_link_send(contact=contact, url=url)
+        return Response({"url": url, "sent": data.validated_data["send"]})
 
 
 class ConsentVerifyApi(TenantApi):

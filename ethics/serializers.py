@@ -186,3 +186,12 @@ class RetentionLineSerializer(serializers.Serializer):
     days = serializers.IntegerField(allow_null=True)
     cutoff = serializers.DateTimeField(allow_null=True)
     would_remove = serializers.IntegerField()
+
+
+class PreferenceLinkSerializer(serializers.Serializer):
+    send = serializers.BooleanField(default=False, help_text="Also email the link to the contact")
+
+
+class PreferenceLinkOutSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    sent = serializers.BooleanField()

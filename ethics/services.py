@@ -360,6 +360,22 @@ def preference_token(*, contact: Contact) -> str:
     return signing.dumps(str(contact.uuid), salt=_preference_salt(), compress=False)
 
 
+def preference_link_send(*, contact: Contact, url: str) -> None:
+    """Email the contact their preference link (a new one can be sent whenever one has expired)."""
+    if not contact.email:
+        raise ValidationError({"send": "This contact has no email address to send the link to."})
+    email = contact.email
+    transaction.on_commit(
+        lambda: send_mail(
+            "Your communication preferences",
+            "You can see and change what you have agreed to, purpose by purpose, on this page:\n\n"
+            f"{url}\n\nThe link is personal and works for 90 days.",
+            settings.DEFAULT_FROM_EMAIL,
+            [email],
+        )
+    )
+
+
 def preference_contact(*, token: str) -> Contact | None:
     """The contact a token names, or None for a bad, expired, foreign or erased one."""
     from django.core import signing

@@ -152,3 +152,20 @@ def test_tenant_b_members_reach_no_ethics_page_of_a(api_for, world):
     b = api_for("b_owner", tenant=world.a).client
     for path in ("/ethics/", f"/ethics/contacts/{contact.pk}/", "/ethics/requests/"):
         assert b.get(path).status_code == 404, path
+
+
+def test_an_editor_gets_and_emails_a_fresh_preference_link(
+    api_for, world, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    with tenant_context(world.a):
+        contact = make_contact()
+    api = api_for("a_admin", scope="write")
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = api.post(f"/api/v1/contacts/{contact.pk}/preference-link", {"send": True}).json()
+    assert sent["sent"] is True and sent["url"].startswith("http://tenant-a.localhost/preferences/")
+    assert mail.outbox[-1].to == ["ada@example.org"] and sent["url"] in mail.outbox[-1].body
+    path = sent["url"].removeprefix("http://tenant-a.localhost")
+    assert Client(HTTP_HOST=HOST).get(path).status_code == 200
+    assert api.post(f"/api/v1/contacts/{contact.pk}/preference-link", {"send": "maybe"}).status_code == 400
