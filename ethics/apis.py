@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,6 +18,8 @@ from rest_framework.response import Response
 from ethics import selectors, services
 from ethics.models import DataSubjectRequest, Purpose
 from ethics.serializers import (
+    ConsentBatchResultSerializer,
+    ConsentBatchSerializer,
     ConsentEventSerializer,
     ConsentRecordSerializer,
     DsrAttestSerializer,
@@ -169,6 +172,43 @@ class ContactConsentApi(TenantApi):
         if data.validated_data["send"]:
             services.preference_link_send(contact=contact, url=url)
         return Response({"url": url, "sent": data.validated_data["send"]})
+
+
+class ConsentBatchApi(TenantApi):
+    """Record many grants and withdrawals at once (an import): one transaction, in order."""
+
+    @extend_schema(request=ConsentBatchSerializer, responses={201: ConsentBatchResultSerializer})
+    def create(self, request: Request) -> Response:
+        """Up to 1,000 events, appended in order; one invalid event refuses the whole batch, and
+        the error names it (`events.<index>.<field>`)."""
+        data = ConsentBatchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        resolved = selectors.consent_entries_resolve(items=v["events"])
+        client = self.client
+        evidence = services.Evidence(
+            ip_address=client.ip_address, user_agent=client.user_agent, form_id=v["form_id"]
+        )
+        entries = [
+            services.ConsentEntry(contact, purpose, item["action"], item["lawful_basis"], notice, evidence)
+            for (contact, purpose, notice), item in zip(resolved, v["events"], strict=True)
+        ]
+        try:
+            events = services.consent_record_many(
+                entries=entries, source=v["source"], actor=actor_label(self.access)
+            )
+        except ValidationError as error:
+            # The service names entries `entries[i].field`; the API's body calls them events.
+            raise ValidationError(
+                {
+                    key.replace("entries[", "events.").replace("].", "."): value
+                    for key, value in error.message_dict.items()
+                }
+            ) from error
+        return Response(
+            {"recorded": len(events), "first_seq": events[0].seq, "last_seq": events[-1].seq},
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class ConsentVerifyApi(TenantApi):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
@@ -242,3 +243,36 @@ def retention_dry_run(*, now: datetime | None = None) -> list[RetentionLine]:
         cutoff = now - timedelta(days=days) if days else None
         lines.append(RetentionLine(kind.kind, kind.label, days, cutoff, kind.count(cutoff) if cutoff else 0))
     return lines
+
+
+def consent_entries_resolve(*, items: list[dict[str, Any]]) -> list[tuple[Contact, Purpose, Notice | None]]:
+    """Contacts, purposes and notice versions named by a batch, in three queries; anything that does
+    not exist is a ValidationError naming the item (`events.<index>.<field>`)."""
+    contacts = Contact.objects.in_bulk({item["contact"] for item in items})
+    purposes = {p.code: p for p in Purpose.objects.filter(code__in={item["purpose"] for item in items})}
+    wanted = {(item["purpose"], item["notice_version"]) for item in items if item.get("notice_version")}
+    notices = {
+        (n.purpose.code, n.version): n
+        for n in Notice.objects.select_related("purpose").filter(
+            purpose__code__in={code for code, _ in wanted}, version__in={v for _, v in wanted}
+        )
+    }
+    errors: dict[str, str] = {}
+    resolved = []
+    for index, item in enumerate(items):
+        contact = contacts.get(item["contact"])
+        purpose = purposes.get(item["purpose"])
+        notice = (
+            notices.get((item["purpose"], item["notice_version"])) if item.get("notice_version") else None
+        )
+        if contact is None:
+            errors[f"events.{index}.contact"] = "No such contact."
+        if purpose is None:
+            errors[f"events.{index}.purpose"] = f"No purpose with the code '{item['purpose']}'."
+        if item.get("notice_version") and notice is None:
+            errors[f"events.{index}.notice_version"] = "No such version of this purpose's notice."
+        if contact is not None and purpose is not None:
+            resolved.append((contact, purpose, notice))
+    if errors:
+        raise ValidationError(errors)
+    return resolved

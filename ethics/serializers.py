@@ -195,3 +195,33 @@ class PreferenceLinkSerializer(serializers.Serializer):
 class PreferenceLinkOutSerializer(serializers.Serializer):
     url = serializers.URLField()
     sent = serializers.BooleanField()
+
+
+MAX_BATCH = 1000
+
+
+class ConsentBatchItemSerializer(serializers.Serializer):
+    contact = serializers.IntegerField(min_value=1)
+    purpose = serializers.SlugField(max_length=50)
+    action = serializers.ChoiceField(choices=ConsentAction.choices)
+    lawful_basis = serializers.ChoiceField(choices=LawfulBasis.choices, default=LawfulBasis.CONSENT)
+    notice_version = serializers.IntegerField(required=False, min_value=1)
+
+
+class ConsentBatchSerializer(serializers.Serializer):
+    events = ConsentBatchItemSerializer(many=True, allow_empty=False)
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # a DRF field named like a stub attribute
+        choices=[(ConsentSource.API, "API"), (ConsentSource.IMPORT, "Import")], default=ConsentSource.IMPORT
+    )
+    form_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    def validate_events(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(value) > MAX_BATCH:
+            raise serializers.ValidationError(f"At most {MAX_BATCH} events per batch.")
+        return value
+
+
+class ConsentBatchResultSerializer(serializers.Serializer):
+    recorded = serializers.IntegerField()
+    first_seq = serializers.IntegerField()
+    last_seq = serializers.IntegerField()

@@ -187,3 +187,40 @@ def test_tenant_b_reaches_none_of_tenant_a_contacts_or_consents(admin, api_for, 
     assert b_on_b.get("/api/v1/consent/verify").json()["checked"] == 0
     with tenant_context(world.b):
         assert ConsentEvent.objects.count() == 0
+
+
+def test_a_batch_of_consents_is_recorded_in_order_or_refused_naming_the_event(admin):
+    a, b = _contact(admin), _contact(admin, email="b@example.org", handles=[])
+    body = {
+        "events": [
+            {"contact": a["id"], "purpose": "outreach", "action": "grant"},
+            {"contact": b["id"], "purpose": "outreach", "action": "grant", "notice_version": 1},
+            {"contact": a["id"], "purpose": "outreach", "action": "withdraw"},
+        ]
+    }
+    done = admin.post("/api/v1/consent/events", body)
+    assert done.status_code == 201, done.json()
+    assert done.json()["recorded"] == 3 and done.json()["last_seq"] - done.json()["first_seq"] == 2
+    history = admin.get(f"/api/v1/contacts/{a['id']}/consents").json()["events"]
+    assert [(e["action"], e["source"]) for e in history] == [("grant", "import"), ("withdraw", "import")]
+    for events, field in (
+        ([{"contact": 999_999, "purpose": "outreach", "action": "grant"}], "events.0.contact"),
+        ([{"contact": a["id"], "purpose": "nope", "action": "grant"}], "events.0.purpose"),
+        (
+            [{"contact": a["id"], "purpose": "outreach", "action": "grant", "notice_version": 9}],
+            "events.0.notice_version",
+        ),
+        (
+            [
+                {"contact": b["id"], "purpose": "analytics", "action": "grant"},
+                {"contact": a["id"], "purpose": "analytics", "action": "withdraw"},
+            ],
+            "events.1.action",
+        ),
+        ([{"contact": a["id"], "purpose": "outreach", "action": "grant"}] * 1001, "events"),
+        ([], "events"),
+    ):
+        refused = admin.post("/api/v1/consent/events", {"events": events})
+        fields = refused.json()["error"]["fields"]
+        assert refused.status_code == 400 and any(k.startswith(field) for k in fields), (field, fields)
+    assert len(admin.get(f"/api/v1/contacts/{b['id']}/consents").json()["events"]) == 1
