@@ -235,6 +235,8 @@ SPECTACULAR_SETTINGS = {
         "StakeholderKindEnum": "personalization.models.StakeholderKind",
         "DsrKindEnum": "ethics.models.DsrKind",
         "ConsentActionEnum": "ethics.models.ConsentAction",
+        "ConsentSourceEnum": "ethics.models.ConsentSource",
+        "RecordableSourceEnum": "ethics.models.RECORDABLE_SOURCES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

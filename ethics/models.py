@@ -37,6 +37,10 @@ class ConsentSource(models.TextChoices):
     PREFERENCE_PAGE = "preference_page", "Preference page"
 
 
+# What API callers may name as a source: the preference page and the portal record their own.
+RECORDABLE_SOURCES = [(ConsentSource.API.value, "API"), (ConsentSource.IMPORT.value, "Import")]
+
+
 class Purpose(models.Model):
     """Why personal data is processed. `code` is what code and the ledger name; it never changes."""
 

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from ethics.models import (
+    RECORDABLE_SOURCES,
     ConsentAction,
     ConsentEvent,
     ConsentSource,
@@ -63,7 +64,7 @@ class ConsentRecordSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=ConsentAction.choices)
     lawful_basis = serializers.ChoiceField(choices=LawfulBasis.choices, default=LawfulBasis.CONSENT)
     source = serializers.ChoiceField(  # type: ignore[assignment]  # a DRF field named like a stub attribute
-        choices=[(ConsentSource.API, "API"), (ConsentSource.IMPORT, "Import")], default=ConsentSource.API
+        choices=RECORDABLE_SOURCES, default=ConsentSource.API
     )
     notice_version = serializers.IntegerField(required=False, min_value=1)
     form_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
@@ -211,7 +212,7 @@ class ConsentBatchItemSerializer(serializers.Serializer):
 class ConsentBatchSerializer(serializers.Serializer):
     events = ConsentBatchItemSerializer(many=True, allow_empty=False)
     source = serializers.ChoiceField(  # type: ignore[assignment]  # a DRF field named like a stub attribute
-        choices=[(ConsentSource.API, "API"), (ConsentSource.IMPORT, "Import")], default=ConsentSource.IMPORT
+        choices=RECORDABLE_SOURCES, default=ConsentSource.IMPORT
     )
     form_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
