@@ -47,6 +47,8 @@ class ConsentForm(forms.Form):
 class PreferenceForm(forms.Form):
     purpose = forms.SlugField(max_length=50)
     action = forms.ChoiceField(choices=ConsentAction.choices)
+    # The notice version the page showed: recorded as shown, even if a newer one appeared meanwhile.
+    notice_version = forms.IntegerField(min_value=1, required=False)
 
 
 class DsrForm(forms.Form):

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
@@ -345,9 +346,14 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
         if form.is_valid():
             client = client_info(request)
             try:
+                purpose = selectors.purpose_by_code(code=form.cleaned_data["purpose"])
+                shown = form.cleaned_data.get("notice_version")
                 services.consent_record(
                     contact=contact,
-                    purpose=selectors.purpose_by_code(code=form.cleaned_data["purpose"]),
+                    purpose=purpose,
+                    notice=selectors.notice_list(purpose=purpose).filter(version=shown).first()
+                    if shown
+                    else None,
                     action=form.cleaned_data["action"],
                     source=ConsentSource.PREFERENCE_PAGE,
                     actor="subject",
@@ -366,7 +372,8 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
     current = selectors.consent_current(contact=contact)
     purposes = [
         {"purpose": p, "notice": next(iter(p.notices.all()), None), "granted": p.code in current}
-        for p in selectors.purpose_list().filter(is_active=True)
+        # Retired purposes still show while the person has a consent to withdraw there.
+        for p in selectors.purpose_list().filter(Q(is_active=True) | Q(code__in=list(current)))
     ]
     response = render(request, "ethics/preferences.html", {"purposes": purposes, "token": token})
     # A personal page behind a secret link: never cached. The site-wide same-origin referrer policy

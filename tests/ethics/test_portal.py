@@ -169,3 +169,24 @@ def test_an_editor_gets_and_emails_a_fresh_preference_link(
     path = sent["url"].removeprefix("http://tenant-a.localhost")
     assert Client(HTTP_HOST=HOST).get(path).status_code == 200
     assert api.post(f"/api/v1/contacts/{contact.pk}/preference-link", {"send": "maybe"}).status_code == 400
+
+
+def test_the_notice_recorded_is_the_one_the_page_showed_and_retired_consents_stay_withdrawable(world, ada):
+    from ethics.models import Purpose
+    from ethics.services import notice_publish
+
+    contact, token = ada
+    client = Client(HTTP_HOST=HOST)
+    shown = client.get(f"/preferences/{token}/").content.decode()
+    assert 'name="notice_version" value="1"' in shown
+    with tenant_context(world.a):
+        notice_publish(purpose=Purpose.objects.get(code="analytics"), text="A newer text, not yet seen.")
+    client.post(f"/preferences/{token}/", {"purpose": "analytics", "action": "grant", "notice_version": "1"})
+    with tenant_context(world.a):
+        assert consent_history(contact=contact).get().notice.version == 1
+        Purpose.objects.filter(code="analytics").update(is_active=False)
+    page = client.get(f"/preferences/{token}/").content.decode()
+    assert 'data-testid="purpose-analytics"' in page and "Withdraw consent" in page
+    client.post(f"/preferences/{token}/", {"purpose": "analytics", "action": "withdraw"})
+    with tenant_context(world.a):
+        assert [e.action for e in consent_history(contact=contact)] == ["grant", "withdraw"]
