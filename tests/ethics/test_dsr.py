@@ -311,3 +311,30 @@ def test_every_model_with_personal_data_in_every_tenant_app_is_covered_by_a_prov
     assert {"personalization.Contact", "listening.Mention", "ethics.ConsentEvidence"} <= personal
     missing = personal - covered_models()
     assert not missing, f"models with personal data that no ethics.personal_data provider covers: {missing}"
+
+
+def test_a_person_known_to_two_clients_gets_only_the_asking_tenant_s_data(
+    admin, person, world, django_capture_on_commit_callbacks
+):
+    """RELIABILITY 34: the same person (same email and handle) in tenant B stays out of A's export."""
+    with tenant_context(world.b):
+        twin = make_contact(handles=[{"network": "mastodon", "handle": "ada_l"}])
+        record(twin, "personalization")
+        source = Source.objects.create(name="B feed", kind=SourceKind.API)
+        Mention.objects.create(
+            source=source,
+            external_id="b-only",
+            text="B's copy",
+            author_handle="@ada_l",
+            posted_at=datetime.now(UTC),
+        )
+    dsr = _open(admin, {"kind": "access", "contact": person.pk}).json()
+    _verify_by_attestation(admin, dsr["id"])
+    _run_inline(admin, dsr["id"], django_capture_on_commit_callbacks, world)
+    response = admin.get(f"/api/v1/dsrs/{dsr['id']}/download")
+    bundle = json.loads(zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).read("export.json"))
+    tables = bundle["tables"]
+    assert "b-only" not in json.dumps(tables)
+    assert {e["purpose__code"] for e in tables["ethics.consent_event"]} == {"outreach", "analytics"}
+    with tenant_context(world.a):
+        DataSubjectRequest.objects.get(pk=dsr["id"]).export_file.delete(save=False)
