@@ -20,7 +20,6 @@ from django.utils import timezone
 from ethics import ledger
 from ethics.models import (
     ConsentEvent,
-    ConsentEvidence,
     ConsentInterval,
     DataSubjectRequest,
     LedgerKey,
@@ -198,10 +197,6 @@ def person_for(*, contact: Contact | None, handles: list[str] | tuple[str, ...] 
 
 def normalize_handle(handle: str) -> str:
     return handle.strip().lstrip("@").lower()
-
-
-def evidence_for(*, contact_id: int) -> QuerySet[ConsentEvidence]:
-    return ConsentEvidence.objects.filter(contact_id=contact_id)
 
 
 def dsr_list() -> QuerySet[DataSubjectRequest]:

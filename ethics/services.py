@@ -315,14 +315,6 @@ def _queue_withdrawal(*, contact_id: int, purpose: str) -> None:
     transaction.on_commit(send)
 
 
-def consent_grant(**kwargs: Any) -> ConsentEvent:
-    return consent_record(action=ConsentAction.GRANT, **kwargs)
-
-
-def consent_withdraw(**kwargs: Any) -> ConsentEvent:
-    return consent_record(action=ConsentAction.WITHDRAW, **kwargs)
-
-
 def consent_withdrawal_propagate(*, contact_id: int, purpose: str) -> dict[str, int]:
     """Call every registered withdrawal handler (segments, pending sends) for one withdrawal. A
     handler's failure is logged and re-raised after the others ran, so the task retries."""
