@@ -58,6 +58,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/15"),
         "args": ("listening.tasks.refresh_topics",),
     },
+    "ethics-retention": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute=23, hour=2),
+        "args": ("ethics.tasks.retention_enforce",),
+    },
     "tenants-purge-expired": {
         "task": "tenants.tasks.purge_expired",
         "schedule": crontab(minute=17),

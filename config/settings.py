@@ -228,11 +228,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Several models have a `kind` field with its own choices: name each enum after its choices.
+    # Choice sets that share a field name ("kind", "action") get names of their own.
     "ENUM_NAME_OVERRIDES": {
         "SourceKindEnum": "listening.models.SourceKind",
         "QueryKindEnum": "listening.models.QueryKind",
         "InboxEventKindEnum": "listening.models.InboxEventKind",
+        "StakeholderKindEnum": "personalization.models.StakeholderKind",
+        "DsrKindEnum": "ethics.models.DsrKind",
+        "ConsentActionEnum": "ethics.models.ConsentAction",
+        "ConsentSourceEnum": "ethics.models.ConsentSource",
+        "RecordableSourceEnum": "ethics.models.RECORDABLE_SOURCES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -256,6 +261,10 @@ LISTENING_ENRICH_BATCH = env.int("LISTENING_ENRICH_BATCH", default=128)
 # Emerging topics cluster this window (compared with the one before it), sampled down to the cap.
 LISTENING_TOPICS_WINDOW = timedelta(hours=env.int("LISTENING_TOPICS_WINDOW_HOURS", default=24))
 LISTENING_TOPICS_SAMPLE_CAP = env.int("LISTENING_TOPICS_SAMPLE_CAP", default=20_000)
+
+# Ethics ------------------------------------------------------------------------------------------
+# Preference-page requests per client address per minute (the page needs no account).
+ETHICS_PREFERENCE_RATE_PER_MINUTE = env.int("ETHICS_PREFERENCE_RATE_PER_MINUTE", default=30)
 
 # Celery ------------------------------------------------------------------------------------------
 # The embedded default is a real worker process on a filesystem transport: no service to install.

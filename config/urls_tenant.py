@@ -3,17 +3,24 @@
 from django.urls import include, path
 
 from config.urls_common import urlpatterns as common
+from ethics import views as ethics_views
+from ethics.urls import api_urls as ethics_api_urls
 from listening import alert_views
 from listening import views as listening_views
 from listening.urls import api_urls as listening_api_urls
+from personalization.urls import api_urls as personalization_api_urls
 from tenants import views
 from tenants.urls import tenant_api_urls
 
 urlpatterns = [
     *common,
-    path("api/v1/", include([*tenant_api_urls, *listening_api_urls])),
+    path(
+        "api/v1/",
+        include([*tenant_api_urls, *listening_api_urls, *personalization_api_urls, *ethics_api_urls]),
+    ),
     *alert_views.portal_urlpatterns,
     *listening_views.portal_urlpatterns,
+    *ethics_views.portal_urlpatterns,
     *views.tenant_urlpatterns,
 ]
 

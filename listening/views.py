@@ -676,6 +676,8 @@ def dashboard_view(request: HttpRequest, access: Access) -> HttpResponse:
     return render(request, "listening/dashboard.html", context)
 
 
+@require_GET
+@tenant_page()
 def topics_view(request: HttpRequest, access: Access) -> HttpResponse:
     form = TopicListForm(request.GET)
     form.is_valid()  # a field with an error falls back to its default
@@ -706,6 +708,8 @@ def topic_view(request: HttpRequest, access: Access, topic_id: int) -> HttpRespo
     return render(request, "listening/topic.html", context)
 
 
+@require_GET
+@tenant_page()
 def inbox_view(request: HttpRequest, access: Access) -> HttpResponse:
     people = list(selectors.inbox_assignable_people(tenant=access.tenant))
     form = InboxFilterForm(request.GET, queries=list(selectors.query_list()), people=people)

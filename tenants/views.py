@@ -433,11 +433,12 @@ tenant_urlpatterns: list[URLPattern] = [
     path("login/", tenant_login_view, name="portal-login"),
     path("logout/", tenant_sign_out_view, name="portal-logout"),
     path("auth/handoff/", handoff_view, name="portal-handoff"),
-    # Listening has pages of its own (listening.views); the other sections are still empty states.
+    # Listening and ethics have pages of their own (listening.views, ethics.views); the other
+    # sections are still empty states.
     *[
         path(f"{key}/", section_view, {"section": key}, name=f"portal-{key}")
         for key in SECTIONS
-        if key != "listening"
+        if key not in ("listening", "ethics")
     ],
     path("settings/members/", members_view, name="portal-members"),
     path("settings/members/<int:membership_id>/role/", member_role_view, name="portal-member-role"),
