@@ -3,11 +3,12 @@
 
 from django.urls import include, path
 
+from ethics.urls import api_urls as ethics_api_urls
 from listening.urls import api_urls as listening_api_urls
 from tenants.urls import public_api_urls, tenant_api_urls
 
 agency_api_urls = [u for u in public_api_urls if "agencies" in str(u.pattern)]
 
 urlpatterns = [
-    path("api/v1/", include([*tenant_api_urls, *listening_api_urls, *agency_api_urls])),
+    path("api/v1/", include([*tenant_api_urls, *listening_api_urls, *ethics_api_urls, *agency_api_urls])),
 ]

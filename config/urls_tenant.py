@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from config.urls_common import urlpatterns as common
+from ethics.urls import api_urls as ethics_api_urls
 from listening import views as listening_views
 from listening.urls import api_urls as listening_api_urls
 from tenants import views
@@ -10,7 +11,7 @@ from tenants.urls import tenant_api_urls
 
 urlpatterns = [
     *common,
-    path("api/v1/", include([*tenant_api_urls, *listening_api_urls])),
+    path("api/v1/", include([*tenant_api_urls, *listening_api_urls, *ethics_api_urls])),
     *listening_views.portal_urlpatterns,
     *views.tenant_urlpatterns,
 ]
