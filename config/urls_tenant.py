@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from config.urls_common import urlpatterns as common
+from ethics import views as ethics_views
 from ethics.urls import api_urls as ethics_api_urls
 from listening import views as listening_views
 from listening.urls import api_urls as listening_api_urls
@@ -13,6 +14,7 @@ urlpatterns = [
     *common,
     path("api/v1/", include([*tenant_api_urls, *listening_api_urls, *ethics_api_urls])),
     *listening_views.portal_urlpatterns,
+    *ethics_views.portal_urlpatterns,
     *views.tenant_urlpatterns,
 ]
 
