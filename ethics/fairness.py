@@ -25,6 +25,7 @@ fifth of observed engagement), so error rates say whom the model wrongly leaves 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -183,6 +184,21 @@ def _group_labels(values: Sequence[Any]) -> np.ndarray:
     return np.asarray([UNKNOWN_GROUP if v is None or v == "" else str(v) for v in values], dtype=object)
 
 
+def _group_order(name: str) -> tuple[int, float, str]:
+    """Numeric bands in numeric order ('<=25', '26-35', ..., '>65'), then names, then unknown."""
+    if name == UNKNOWN_GROUP:
+        return (2, 0.0, name)
+    number = re.search(r"\d+(\.\d+)?", name)
+    if number is None:
+        return (1, 0.0, name)
+    value = float(number.group())
+    if name.startswith("<"):
+        value -= 0.5
+    elif name.startswith(">"):
+        value += 0.5
+    return (0, value, name)
+
+
 def _interval(samples: np.ndarray, confidence: float) -> Interval:
     finite = samples[np.isfinite(samples)]
     if finite.size == 0:
@@ -246,7 +262,7 @@ def _audit_attribute(
     boot_sel: dict[str, np.ndarray] = {}
     boot_tpr: dict[str, np.ndarray] = {}
     boot_fpr: dict[str, np.ndarray] = {}
-    for group in sorted(by_group.index, key=str):
+    for group in sorted(by_group.index, key=lambda g: _group_order(str(g))):
         mask = groups == group
         pred = y_pred[mask]
         truth = labels[mask]

@@ -186,3 +186,10 @@ def test_age_bands() -> None:
     ]
     assert age_band(None) == UNKNOWN_GROUP
     assert age_band(40, [30]) == ">30"
+
+
+def test_groups_are_listed_in_band_order() -> None:
+    bands = ["56-65", ">65", "<=25", UNKNOWN_GROUP, "26-35", "x"]
+    report = audit(y_pred=[1, 0, 1, 0, 1, 0], sensitive={"age_band": bands})
+    listed = [g.group for g in report.attributes[0].groups]
+    assert listed == ["<=25", "26-35", "56-65", ">65", "x", UNKNOWN_GROUP]
