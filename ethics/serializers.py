@@ -74,7 +74,8 @@ class ExportSerializer(serializers.Serializer):
 
 class SensitiveAttributeSerializer(serializers.Serializer):
     name = serializers.RegexField(r"^[a-z][a-z0-9_]{0,31}$", help_text="The attribute's name in audits.")
-    source = serializers.ChoiceField(
+    # The metaclass takes declared fields off the class, so this does not shadow Field.source.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=["field", "attribute", "birth_year"],
         help_text="field: a contact field; attribute: a key of its attributes; birth_year: an age band.",
     )

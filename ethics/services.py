@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
@@ -53,7 +54,8 @@ def _lock_kind(kind: str) -> None:
     """Serialise writers of one kind in this schema (version numbers, the active swap)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{connection.schema_name}:ethics.model:{kind}"]
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            [f"{connection.schema_name}:ethics.model:{kind}"],  # type: ignore[attr-defined]
         )
 
 
@@ -176,6 +178,7 @@ def model_version_audit(
         if extra:
             problems.append(f"given but not declared: {', '.join(extra)}")
         raise ValidationError({"sensitive": [f"Sensitive attributes {'; '.join(problems)}."]})
+    decisions: Sequence[int] | np.ndarray
     try:
         if y_pred is not None:
             if scores is not None:
@@ -278,7 +281,7 @@ def model_version_activate(
             action=AuditAction.MODEL_AUDIT_OVERRIDDEN if overridden else AuditAction.MODEL_ACTIVATED,
             actor=by.user if by is not None else None,
             actor_label="" if by is not None else SYSTEM,
-            tenant=connection.tenant,
+            tenant=connection.tenant,  # type: ignore[attr-defined]
             target=f"{version.kind} v{version.version}",
             client=client,
             details=details,
