@@ -107,3 +107,9 @@ def test_an_admin_reviews_and_overrides_a_failed_audit(page: Page, live: LiveSer
     page.get_by_role("button", name="Override and activate").click()
     expect(page.get_by_test_id("override-reason")).to_contain_text(REASON)
     expect(page.locator("h1")).to_contain_text("Active")
+
+    page.get_by_role("navigation", name="Ethics").get_by_role("link", name="Models and audits").click()
+    expect(page.get_by_test_id("models-table")).to_contain_text("overridden")
+    page.get_by_role("navigation", name="Ethics").get_by_role("link", name="Fairness settings").click()
+    expect(page.get_by_label("Sensitive attributes")).to_have_value("age_band birth_year birth_year")
+    page.screenshot(path=str(SCREENSHOTS / "fairness-settings.png"), full_page=True)
