@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from fairlearn.metrics import (
     MetricFrame,
     false_negative_rate,
@@ -255,7 +256,10 @@ def _audit_attribute(
     with warnings.catch_warnings():
         # fairlearn warns on groups without positives or negatives; their rates are NaN and shown as such.
         warnings.simplefilter("ignore")
-        frame = MetricFrame(metrics=metrics, y_true=labels, y_pred=y_pred, sensitive_features=groups)
+        # A Series, not an array: fairlearn takes a one-row array for a row of several features.
+        frame = MetricFrame(
+            metrics=metrics, y_true=labels, y_pred=y_pred, sensitive_features=pd.Series(groups, name=name)
+        )
     by_group = frame.by_group
 
     results: list[GroupResult] = []

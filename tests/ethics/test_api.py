@@ -10,6 +10,7 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from ethics.models import FairnessSettings, ModelStatus, ModelVersion
+from ethics.services import model_version_audit
 from tenants.models import AuditAction, AuditEvent
 from tests.conftest import World
 from tests.ethics.conftest import ONLY_REGION, audited, register
@@ -181,3 +182,18 @@ def test_fairness_settings_validation(world, api_for, body, field) -> None:
     response = api_for("a_admin").patch("/api/v1/fairness-settings", body)
     assert response.status_code == 400, response.content
     assert any(key.startswith(field) for key in response.json()["error"]["fields"]), response.json()
+
+
+def test_audit_csv_escapes_formula_cells(world, api_for) -> None:
+    """Group names come from contact data: a spreadsheet must not run them (RELIABILITY 18)."""
+    with tenant_context(world.a):
+        FairnessSettings.objects.update_or_create(pk=1, defaults={"sensitive_attributes": ONLY_REGION})
+        version = register()
+        model_version_audit(
+            version=version,
+            y_pred=[1, 0] * 40,
+            sensitive={"region": ['=HYPERLINK("http://x")'] * 40 + ["@SUM(1)"] * 40},
+        )
+    exported = api_for("a_viewer").get(f"/api/v1/models/{version.pk}/audit", {"to": "csv"}).content.decode()
+    groups = {row["group"] for row in csv.DictReader(io.StringIO(exported))}
+    assert groups == {'\'=HYPERLINK("http://x")', "'@SUM(1)"}

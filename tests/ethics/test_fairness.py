@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fairlearn.metrics import demographic_parity_ratio, equalized_odds_difference
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ethics.fairness import (
     UNKNOWN_GROUP,
@@ -193,3 +195,33 @@ def test_groups_are_listed_in_band_order() -> None:
     report = audit(y_pred=[1, 0, 1, 0, 1, 0], sensitive={"age_band": bands})
     listed = [g.group for g in report.attributes[0].groups]
     assert listed == ["<=25", "26-35", "56-65", ">65", "x", UNKNOWN_GROUP]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 1), st.integers(0, 1), st.sampled_from(["a", "b", "c", None, "=x", "√ü"])),
+        min_size=1,
+        max_size=120,
+    ),
+    min_group_size=st.integers(2, 40),
+)
+def test_any_input_gives_rates_in_range(rows: list[tuple[int, int, str | None]], min_group_size: int) -> None:
+    pred, truth, groups = (list(column) for column in zip(*rows, strict=True))
+    report = audit(
+        y_pred=pred,
+        y_true=truth,
+        sensitive={"g": groups},
+        thresholds=Thresholds(min_group_size=min_group_size, resamples=100),
+    )
+    attribute = report.attributes[0]
+    assert sum(g.count for g in attribute.groups) == len(rows)
+    for group in attribute.groups:
+        assert 0 <= group.selection_rate <= 1
+        low, high = group.selection_rate_ci.low, group.selection_rate_ci.high
+        assert low is not None and high is not None and 0 <= low <= high <= 1
+    for value in (attribute.dp_ratio, attribute.dp_difference, attribute.eo_difference):
+        assert value is None or 0 <= value <= 1
+    assert attribute.passed is None or attribute.passed == (
+        attribute.dp_ratio is not None and attribute.dp_ratio >= 0.8
+    )
