@@ -26,6 +26,7 @@ from ethics.serializers import (
     FairnessSettingsSerializer,
     ModelVersionFilterSerializer,
     ModelVersionSerializer,
+    RetireSerializer,
 )
 from tenants.access import Access, Capability
 from tenants.api.base import TenantApi
@@ -53,7 +54,7 @@ class ModelVersionApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantAp
     """Trained model versions of this workspace, newest first."""
 
     serializer_class = ModelVersionSerializer
-    capabilities = {"activate": Capability.MANAGE}
+    capabilities = {"activate": Capability.MANAGE, "retire": Capability.MANAGE}
 
     def scoped_queryset(self, access: Access) -> QuerySet[ModelVersion]:
         if self.action != "list":
@@ -122,6 +123,21 @@ class ModelVersionApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantAp
             version=self.get_object(),
             by=self.access,
             override_reason=data.validated_data.get("override_reason"),
+            client=self.client,
+        )
+        return Response(ModelVersionSerializer(version).data)
+
+    @extend_schema(request=RetireSerializer, responses=ModelVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def retire(self, request: Request, pk: str) -> Response:
+        """Take the active version out of service with no successor (a kill switch); the reason
+        is recorded in the audit log. Activating any audited version later brings a model back."""
+        data = RetireSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = services.model_version_retire(
+            version=self.get_object(),
+            by=self.access,
+            reason=data.validated_data["reason"],
             client=self.client,
         )
         return Response(ModelVersionSerializer(version).data)

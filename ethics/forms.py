@@ -25,6 +25,15 @@ class ActivateForm(forms.Form):
     )
 
 
+class RetireForm(forms.Form):
+    reason = forms.CharField(
+        label="Why take this version out of service?",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded in the audit log. No model of this kind is used until another is activated.",
+    )
+
+
 class FairnessSettingsForm(forms.ModelForm):
     """Attributes are edited one per line, `name source key` (e.g. `age_band birth_year birth_year`)."""
 

@@ -67,6 +67,10 @@ class ActivateSerializer(serializers.Serializer):
     )
 
 
+class RetireSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the version is taken out of service.")
+
+
 class ExportSerializer(serializers.Serializer):
     # Not `format`: DRF reads that query parameter to choose its renderer.
     to = serializers.ChoiceField(choices=["json", "markdown", "pdf", "csv"], required=False, default="json")

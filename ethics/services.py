@@ -289,6 +289,36 @@ def model_version_activate(
     return version
 
 
+def model_version_retire(
+    *, version: ModelVersion, by: Access, reason: str, client: ClientInfo | None = None
+) -> ModelVersion:
+    """Take the active version out of service without a successor (a kill switch, e.g. when harm is
+    found in production): the apps then fall back to their no-model answers. Needs MANAGE and a
+    reason, recorded in the tenant's audit log."""
+    if not by.can(Capability.MANAGE):
+        raise PermissionDenied("Retiring a model needs the 'manage' permission (admins and owners).")
+    if not reason.strip():
+        raise ValidationError({"reason": ["Say why this version is taken out of service."]})
+    with transaction.atomic():
+        _lock_kind(version.kind)
+        version.refresh_from_db()
+        if version.status != ModelStatus.ACTIVE:
+            raise ValidationError("Only the active version can be retired.")
+        version.status = ModelStatus.RETIRED
+        version.retired_at = timezone.now()
+        version.save(update_fields=["status", "retired_at"])
+        _card_refresh(version)
+        audit_record(
+            action=AuditAction.MODEL_RETIRED,
+            actor=by.user,
+            tenant=connection.tenant,  # type: ignore[attr-defined]
+            target=f"{version.kind} v{version.version}",
+            client=client,
+            details={"model_version_id": version.pk, "reason": reason.strip()},
+        )
+    return version
+
+
 def model_versions_flag_for_retraining(*, reason: str, kinds: Sequence[str] | None = None) -> int:
     """Mark every version still in use or usable (not retired) as needing retraining, e.g. after an
     erasure removed people from their training data. Returns how many were flagged."""

@@ -15,7 +15,7 @@ from django.urls import URLPattern, path
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ethics import selectors, services
-from ethics.forms import ActivateForm, FairnessSettingsForm, ModelFilterForm
+from ethics.forms import ActivateForm, FairnessSettingsForm, ModelFilterForm, RetireForm
 from ethics.models import ModelStatus, ModelVersion
 from tenants.access import Access, Capability
 from tenants.http import client_info
@@ -75,7 +75,11 @@ def model_view(request: HttpRequest, access: Access, version_id: int) -> HttpRes
 
 
 def _model_page(
-    request: HttpRequest, access: Access, version: ModelVersion, form: ActivateForm
+    request: HttpRequest,
+    access: Access,
+    version: ModelVersion,
+    form: ActivateForm,
+    retire_form: RetireForm | None = None,
 ) -> HttpResponse:
     active = selectors.active_model_version(kind=version.kind)
     return render(
@@ -88,6 +92,7 @@ def _model_page(
             "charts": _chart_data(version),
             "active": active,
             "form": form,
+            "retire_form": retire_form or RetireForm(),
             "can_manage": access.can(Capability.MANAGE),
             "can_activate": version.status
             in (ModelStatus.AUDITED, ModelStatus.REJECTED, ModelStatus.RETIRED),
@@ -119,6 +124,28 @@ def model_activate_view(request: HttpRequest, access: Access, version_id: int) -
     return _model_page(request, access, version, form)
 
 
+@require_POST
+@tenant_page()
+def model_retire_view(request: HttpRequest, access: Access, version_id: int) -> HttpResponse:
+    if not access.can(Capability.MANAGE):
+        raise PermissionDenied(MANAGE_REFUSED)
+    version = selectors.model_version_get(version_id=version_id)
+    form = RetireForm(request.POST)
+    if form.is_valid():
+        try:
+            services.model_version_retire(
+                version=version, by=access, reason=form.cleaned_data["reason"], client=client_info(request)
+            )
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            messages.success(
+                request, f"{version.kind_label} v{version.version} is retired; none is active now."
+            )
+            return redirect("ethics-model", version_id=version.pk)
+    return _model_page(request, access, version, ActivateForm(), form)
+
+
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def fairness_settings_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -146,5 +173,6 @@ portal_urlpatterns: list[URLPattern] = [
     path("ethics/models/", models_view, name="ethics-models"),
     path("ethics/models/<int:version_id>/", model_view, name="ethics-model"),
     path("ethics/models/<int:version_id>/activate/", model_activate_view, name="ethics-model-activate"),
+    path("ethics/models/<int:version_id>/retire/", model_retire_view, name="ethics-model-retire"),
     path("ethics/fairness/", fairness_settings_view, name="ethics-fairness"),
 ]

@@ -218,6 +218,7 @@ class AuditAction(models.TextChoices):
     TENANT_CREATED = "tenant_created", "Tenant created"
     MODEL_ACTIVATED = "model_activated", "Model version activated"
     MODEL_AUDIT_OVERRIDDEN = "model_audit_overridden", "Failed bias audit overridden"
+    MODEL_RETIRED = "model_retired", "Model version retired"
 
 
 class AuditEvent(models.Model):

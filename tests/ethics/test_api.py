@@ -10,6 +10,7 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from ethics.models import FairnessSettings, ModelStatus, ModelVersion
+from ethics.selectors import active_model_version
 from ethics.services import model_version_audit
 from tenants.models import AuditAction, AuditEvent
 from tests.conftest import World
@@ -197,3 +198,24 @@ def test_audit_csv_escapes_formula_cells(world, api_for) -> None:
     exported = api_for("a_viewer").get(f"/api/v1/models/{version.pk}/audit", {"to": "csv"}).content.decode()
     groups = {row["group"] for row in csv.DictReader(io.StringIO(exported))}
     assert groups == {'\'=HYPERLINK("http://x")', "'@SUM(1)"}
+
+
+def test_retire_is_a_kill_switch_for_admins(world, api_for, versions) -> None:
+    admin = api_for("a_admin")
+    pk = versions["fair"].pk
+    assert admin.post(f"/api/v1/models/{pk}/retire", {"reason": "Not active yet"}).status_code == 400
+    assert admin.post(f"/api/v1/models/{pk}/activate").status_code == 200
+    assert api_for("a_analyst").post(f"/api/v1/models/{pk}/retire", {"reason": "x"}).status_code == 403
+    missing = admin.post(f"/api/v1/models/{pk}/retire", {})
+    assert missing.status_code == 400 and "reason" in missing.json()["error"]["fields"]
+    reason = "Complaints that the model skips older customers; investigating."
+    done = admin.post(f"/api/v1/models/{pk}/retire", {"reason": reason})
+    assert done.status_code == 200 and done.json()["status"] == ModelStatus.RETIRED
+    with tenant_context(world.a):
+        assert active_model_version(kind="engagement") is None
+    event = AuditEvent.objects.get(tenant=world.a, action=AuditAction.MODEL_RETIRED)
+    assert event.details["reason"] == reason and event.actor == world.users["a_admin"]
+    assert (
+        api_for("b_owner", tenant=world.b).post(f"/api/v1/models/{pk}/retire", {"reason": reason}).status_code
+        == 404
+    )

@@ -117,3 +117,20 @@ def test_fairness_settings_form(world) -> None:
     assert [a["name"] for a in saved.sensitive_attributes] == ["age_band", "region"]
     page = admin.get("/ethics/fairness/").content.decode()
     assert "region field region" in page
+
+
+def test_an_admin_retires_the_active_version(world, versions) -> None:
+    admin = _client(world, "a_admin")
+    pk = versions["fair"].pk
+    assert admin.post(f"/ethics/models/{pk}/activate/").status_code == 302
+    assert 'data-testid="retire-panel"' in admin.get(f"/ethics/models/{pk}/").content.decode()
+    assert (
+        "This field is required"
+        in admin.post(f"/ethics/models/{pk}/retire/", {"reason": ""}).content.decode()
+    )
+    assert _client(world, "a_viewer").post(f"/ethics/models/{pk}/retire/", {"reason": "x"}).status_code == 403
+    done = admin.post(f"/ethics/models/{pk}/retire/", {"reason": "Investigating complaints."})
+    assert done.status_code == 302
+    assert "none is active now" in admin.get(done["Location"]).content.decode()
+    with tenant_context(world.a):
+        assert ModelVersion.objects.get(pk=pk).status == ModelStatus.RETIRED
