@@ -181,6 +181,8 @@ def run(data: Path) -> None:
         "eo_difference": attribute["eo_difference"],
         "eo_difference_ci_low": attribute["eo_difference_ci"]["low"],
         "eo_difference_ci_high": attribute["eo_difference_ci"]["high"],
+        # The same ratio on the real outcomes: the disparity the data itself has.
+        "data_rate_ratio": min(data_rates.values()) / max(data_rates.values()),
         "passed": int(report["passed"]),
         "activated": activated,
         "audit_s": audit_s,
@@ -201,6 +203,7 @@ def run(data: Path) -> None:
         f"difference {attribute['dp_difference']:.3f}, "
         f"equalized odds difference {attribute['eo_difference']:.3f}"
     )
+    print(f"real subscription-rate ratio between bands {figures['data_rate_ratio']:.3f}")
     verdict = "passed" if report["passed"] else "FAILED"
     print(f"audit {verdict}: {'; '.join(report['failures']) or 'no failures'}")
     print(f"activation by the system: {'done' if activated else 'refused'}")
