@@ -113,7 +113,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "## Training data",
         "",
-        f"- Window: {data['window_start'] or 'not stated'} to {data['window_end'] or 'not stated'}",
+        "- Window: "
+        + (f"{data['window_start']} to {data['window_end']}" if data["window_start"] else "not stated"),
         f"- Rows after the consent gate: {data['rows']}",
         f"- Rows held back by the consent gate: {data['rows_excluded_by_consent_gate']}",
         "",
@@ -177,21 +178,47 @@ def card_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pdf_text(text: str) -> str:
+    # The core PDF fonts are Latin-1; anything else becomes "?" rather than failing the export.
+    return text.replace("**", "").replace("`", "").encode("latin-1", "replace").decode("latin-1")
+
+
 def card_pdf(card: dict[str, Any]) -> bytes:
-    """The Markdown card as a PDF (fpdf2 renders its markdown subset: bold and headings by line)."""
+    """The Markdown card as a PDF: headings, paragraphs and lists as text, the per-group tables as
+    tables (fpdf2's table API)."""
     pdf = FPDF()
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
     pdf.set_font("Helvetica", size=9)
+    table_rows: list[list[str]] = []
+
+    def flush_table() -> None:
+        if not table_rows:
+            return
+        widths = (14, 8, 26, 10, 10, 32)[: len(table_rows[0])]
+        with pdf.table(text_align="LEFT", line_height=5, col_widths=widths) as table:
+            for cells in table_rows:
+                row = table.row()
+                for cell in cells:
+                    row.cell(_pdf_text(cell))
+        pdf.ln(2)
+        table_rows.clear()
+
     for line in card_markdown(card).splitlines():
-        text = line.encode("latin-1", "replace").decode("latin-1")
+        if line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            if not all(set(cell) <= set("-: ") for cell in cells):
+                table_rows.append(cells)
+            continue
+        flush_table()
         if line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
             pdf.set_font("Helvetica", style="B", size={1: 15, 2: 12}.get(level, 10))
-            pdf.multi_cell(0, 7, text.lstrip("# "), new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 7, _pdf_text(line.lstrip("# ")), align="L", new_x="LMARGIN", new_y="NEXT")
             pdf.set_font("Helvetica", size=9)
         else:
-            pdf.multi_cell(0, 5, text or " ", new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 5, _pdf_text(line) or " ", align="L", new_x="LMARGIN", new_y="NEXT")
+    flush_table()
     return bytes(pdf.output())
 
 
