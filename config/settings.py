@@ -172,11 +172,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files land in MEDIA_ROOT/<schema>/. The root is MEDIA_ROOT, not a `location` option: given one,
+# TenantFileSystemStorage uses it as is, with no schema in the path (every tenant in one folder).
+MEDIA_ROOT = str(DATA_DIR / "media")
 STORAGES = {
-    "default": {
-        "BACKEND": "django_tenants.files.storage.TenantFileSystemStorage",
-        "OPTIONS": {"location": str(DATA_DIR / "media")},
-    },
+    "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"

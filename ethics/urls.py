@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from ethics import apis
@@ -9,5 +10,13 @@ router.register("consent/verify", apis.ConsentVerifyApi, basename="consent-verif
 router.register("consent/events", apis.ConsentBatchApi, basename="consent-events")
 router.register("dsrs", apis.DsrApi, basename="dsr")
 router.register("retention", apis.RetentionApi, basename="retention")
+router.register("models", apis.ModelVersionApi, basename="model-version")
 
-api_urls = router.urls
+api_urls = [
+    *router.urls,
+    path(
+        "fairness-settings",
+        apis.FairnessSettingsApi.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="fairness-settings",
+    ),
+]

@@ -216,6 +216,9 @@ class AuditAction(models.TextChoices):
     ROLE_CHANGED = "role_changed", "Role changed"
     MEMBER_REMOVED = "member_removed", "Member removed"
     TENANT_CREATED = "tenant_created", "Tenant created"
+    MODEL_ACTIVATED = "model_activated", "Model version activated"
+    MODEL_AUDIT_OVERRIDDEN = "model_audit_overridden", "Failed bias audit overridden"
+    MODEL_RETIRED = "model_retired", "Model version retired"
 
 
 class AuditEvent(models.Model):

@@ -265,7 +265,8 @@ SECTIONS = {
         "steps": [
             "Define your processing purposes and notice texts.",
             "Record consents as you import contacts.",
-            "Review the bias audit of each model before it is used.",
+            'Review the bias audit of each model before it is used: <a href="/ethics/models/">'
+            "Models and audits</a>.",
         ],
     },
 }
