@@ -663,6 +663,10 @@ def dsr_erase_execute(*, dsr_id: int) -> DataSubjectRequest:
                 exports += 1
         counts = person_erase(person=person)
         counts["ethics.dsr_exports"] = exports
+        # Models trained before the erasure may have learnt from this person (GDPR Art. 17, 19).
+        counts["ethics.models_flagged"] = model_versions_flag_for_retraining(
+            reason=f"Erasure request #{dsr.pk}: a person was removed from the data"
+        )
         dsr.refresh_from_db()
         dsr.subject_handles = []
         dsr.changes = {}

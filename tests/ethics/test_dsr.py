@@ -24,7 +24,7 @@ from ethics.personal_data import covered_models, providers
 from ethics.selectors import consent_verify, consented_contacts
 from listening.models import Mention, Source, SourceKind
 from personalization.models import Contact
-from tests.ethics.conftest import make_contact, record
+from tests.ethics.conftest import make_contact, record, register
 
 
 @pytest.fixture
@@ -175,6 +175,8 @@ def test_erasure_reaches_every_table_and_the_ledger_still_verifies(
 ):
     needles = ["ada@example.org", "ada_l", "adal", "Ada Lovelace", str(person.uuid)]
     before = consent_verify()
+    with tenant_context(world.a):
+        trained = register("segmentation")
     access = _open(admin, {"kind": "access", "contact": person.pk}).json()
     _verify_by_attestation(admin, access["id"])
     _run_inline(admin, access["id"], django_capture_on_commit_callbacks, world)
@@ -188,9 +190,12 @@ def test_erasure_reaches_every_table_and_the_ledger_still_verifies(
     erased = done["result"]["erased"]
     assert erased["listening.mention"] == 2 and erased["personalization.contact"] == 1
     assert erased["ethics.consent_evidence"] == 3 and erased["ethics.dsr_exports"] == 1
+    assert erased["ethics.models_flagged"] == 1
     with tenant_context(world.a):
         assert _tenant_tables_mentioning(world.a.schema_name, needles) == {}
         assert not Contact.objects.filter(pk=person.pk).exists()
+        trained.refresh_from_db()
+        assert trained.needs_retraining and f"#{erase['id']}" in trained.retraining_reason
         assert Mention.objects.get(external_id="m3").author_name == "Bob"
         erased_mention = Mention.objects.filter(text__startswith="[erased").first()
         assert erased_mention.embedding is None and erased_mention.raw == {}
