@@ -39,9 +39,9 @@ typecheck: install
 test: install browser-deps lint typecheck
 	$(VENV)/bin/pytest
 
-# The README's screenshots come from the browser tests.
+# The README's screenshots come from the browser tests (each page's test takes its own).
 screenshots: install browser-deps
-	CANDOR_SCREENSHOTS_DIR=docs/screenshots $(VENV)/bin/pytest tests/browser/test_screenshots.py -q
+	CANDOR_SCREENSHOTS_DIR=docs/screenshots $(VENV)/bin/pytest tests/browser -q
 
 bench: install
 	@set -e; for script in bench/*.py; do \

@@ -66,7 +66,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='inboxitem',
-            index=models.Index(condition=models.Q(('status__in', ['new', 'assigned'])), fields=['-priority'], name='inbox_item_waiting'),
+            index=models.Index(condition=models.Q(('status', 'new'), ('status', 'assigned'), _connector='OR'), fields=['-priority'], name='inbox_item_waiting'),
         ),
         migrations.AddIndex(
             model_name='inboxitem',

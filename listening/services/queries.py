@@ -84,7 +84,13 @@ def query_update(*, query: Query, **changes: object) -> Query:
 
 
 def query_delete(*, query: Query) -> None:
-    query.delete()
+    """Lock the query before collecting its tags and buckets: a backfill or an enrichment batch
+    that tags or counts for it meanwhile then waits on the lock and finds the query gone, instead
+    of adding rows after the collection that the deletion's foreign-key check would trip over."""
+    with transaction.atomic():
+        locked = Query.objects.select_for_update().filter(pk=query.pk).first()
+        if locked is not None:
+            locked.delete()
 
 
 def _backfill_schedule(query: Query) -> None:

@@ -14,6 +14,7 @@ from django_tenants.utils import tenant_context
 from playwright.sync_api import Locator, Page, expect
 
 from listening.models import Mention, Query, QueryKind, QueryMatch, Source, SourceKind, Story
+from listening.services.queries import query_delete
 from tests.browser.conftest import LiveServer, open_workspace, sign_in
 from tests.conftest import World
 
@@ -94,7 +95,9 @@ def seeded_stream(world: World) -> Iterator[Source]:
         yield source
     finally:
         with tenant_context(world.a):
-            Query.objects.exclude(pk__in=queries_before).delete()
+            # Through the service: a backfill the worker may still be running must not race it.
+            for query in Query.objects.exclude(pk__in=queries_before):
+                query_delete(query=query)
             Mention.objects.filter(source=source).delete()
             Story.objects.filter(pk=story.pk).delete()
             source.delete()
