@@ -266,7 +266,7 @@ def main() -> int:
         parser.error("--mentions >= 1000, --seconds and --concurrency positive")
 
     was_running = _common.django_start()
-    from django.db import connections
+    from django.db import connection, connections
     from django.db.models import Count
     from django_tenants.utils import tenant_context
 
@@ -306,6 +306,8 @@ def main() -> int:
             started = time.perf_counter()
             metrics_rebuild(start=now - timedelta(days=366), end=now + timedelta(days=1))
             rebuild_s = time.perf_counter() - started
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE listening_metricbucket")  # as autovacuum would, soon after
             mentions = Mention.objects.count()
             bucket_rows = dict(MetricBucket.objects.values_list("grain").annotate(n=Count("id")))
             rescan = rescan_ms(now)

@@ -226,10 +226,13 @@ class MetricsApi(TenantApi):
         brand and product queries against the competitor ones (`kind`)."""
         v = self._valid(RangeSerializer)
         filters = MetricFilters(source_id=v["filters"].source_id, lang=v["filters"].lang)
-        totals = metric_totals(start=v["start"], end=v["end"], filters=filters, group_by="query")
+        known = list(selectors.query_list().only("id", "name", "kind"))
+        totals = metric_totals(
+            start=v["start"], end=v["end"], filters=filters, group_by="query", keys=[str(q.pk) for q in known]
+        )
         whole = sum(t.volume for t in totals.values())
         rows: list[dict[str, Any]] = []
-        for query in selectors.query_list().only("id", "name", "kind"):
+        for query in known:
             total = totals.get(str(query.pk))
             counts = {f: getattr(total, f) if total else 0 for f in POINT_FIELDS}
             rows.append(
@@ -272,9 +275,11 @@ class MetricsApi(TenantApi):
     def sources(self, request: Request) -> Response:
         """Mentions per source over the range, with sentiment, reach and share."""
         v = self._valid(RangeSerializer)
-        totals = metric_totals(start=v["start"], end=v["end"], filters=v["filters"], group_by="source")
-        names = dict(Source.objects.filter(pk__in=[int(k) for k in totals if k]).values_list("id", "name"))
-        return self._breakdown(v, totals, "source", lambda key: names.get(int(key), key))
+        names = {str(pk): name for pk, name in Source.objects.values_list("id", "name")}
+        totals = metric_totals(
+            start=v["start"], end=v["end"], filters=v["filters"], group_by="source", keys=list(names)
+        )
+        return self._breakdown(v, totals, "source", lambda key: names.get(key, key))
 
     @extend_schema(parameters=RANGE_PARAMETERS, responses={200: dict, (200, "text/csv"): bytes})
     @action(detail=False, methods=["get"])

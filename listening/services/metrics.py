@@ -7,7 +7,9 @@ Each change is one `INSERT ... ON CONFLICT DO UPDATE SET x = x + EXCLUDED.x` tha
 run in the transaction that makes the change it counts:
 a batch whose claim fails (delivered twice) adds nothing, and a rolled-back batch takes its counts
 with it. Rows are aggregated and sorted by key before the upsert, because ON CONFLICT may touch a
-row once per statement and two workers must lock shared rows in the same order (no deadlock).
+row once per statement and two workers must lock shared rows in the same order (no deadlock). The
+sort is the key's own order (time last), so a rebuild lays a series' rows out next to each other
+on disk: a year of hours is then read from a few dozen pages, not thousands.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ _UPSERT = f"""
     CROSS JOIN (VALUES {_GRAINS}) AS g (grain)
     CROSS JOIN (VALUES (true, true), (true, false), (false, true), (false, false)) AS x (by_source, by_lang)
     GROUP BY 1, 2, 3, 4, 5
-    ORDER BY 1, 2, 3, 4, 5
+    ORDER BY 1, 3, 4, 5, 2
     ON CONFLICT ON CONSTRAINT metric_bucket_key DO UPDATE SET
         volume = b.volume + EXCLUDED.volume,
         positive = b.positive + EXCLUDED.positive,
