@@ -228,6 +228,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Fields named `status` with other choices exist (uploads): name the topics' set explicitly.
+    "ENUM_NAME_OVERRIDES": {"TopicStatusEnum": "listening.models.TopicStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tenants.api.errors.add_error_responses",
