@@ -238,6 +238,7 @@ SPECTACULAR_SETTINGS = {
         "ConsentActionEnum": "ethics.models.ConsentAction",
         "ConsentSourceEnum": "ethics.models.ConsentSource",
         "RecordableSourceEnum": "ethics.models.RECORDABLE_SOURCES",
+        "TopicStatusEnum": "listening.models.TopicStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
