@@ -35,7 +35,7 @@ from crisis.ml.training_data import scenarios_build
 T0 = datetime(2025, 3, 3, tzinfo=UTC)
 STEP = timedelta(minutes=5)
 PROPERTIES = settings(
-    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 
