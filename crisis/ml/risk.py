@@ -172,6 +172,16 @@ class AlertState:
         self.last_raised = timestamp
         return True
 
+    def dump(self) -> dict[str, Any]:
+        return {
+            "active": self.active,
+            "last_raised": self.last_raised.isoformat() if self.last_raised else None,
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.active = bool(data["active"])
+        self.last_raised = datetime.fromisoformat(data["last_raised"]) if data["last_raised"] else None
+
 
 def alerts_compute(timestamps: list[datetime], scores: npt.ArrayLike, policy: AlertPolicy) -> list[bool]:
     state = AlertState(policy)
@@ -341,6 +351,18 @@ class RiskStream:
         self.calibration = calibration or model.calibrations["6h"]
         self.features = state or FeatureState()
         self.alerts = AlertState(policy or model.policy)
+
+    def dump(self) -> dict[str, Any]:
+        """The stream's state as JSON-ready data: production keeps it between 5-minute runs."""
+        return {"features": self.features.dump(), "alerts": self.alerts.dump()}
+
+    @classmethod
+    def restore(
+        cls, model: RiskModel, data: dict[str, Any], *, calibration: Calibration | None = None
+    ) -> RiskStream:
+        stream = cls(model, calibration=calibration, state=FeatureState.restore(data["features"]))
+        stream.alerts.load(data["alerts"])
+        return stream
 
     def update(self, signals: Signals) -> tuple[float, bool]:
         vector = self.features.update(signals)

@@ -52,7 +52,7 @@ PARAMS: dict[str, Any] = {
     "seed": 7,
     "deterministic": True,
     "force_row_wise": True,
-    "num_threads": 2,
+    "num_threads": 1,
     "verbose": -1,
 }
 ROUNDS = 100

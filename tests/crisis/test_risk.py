@@ -209,6 +209,20 @@ def test_feature_state_survives_dump_and_restore(scenario: list[Signals]) -> Non
     assert np.array_equal(np.array(got), np.array(expected[500:]), equal_nan=True)
 
 
+def test_stream_resumes_from_its_dump_with_the_same_scores_and_alerts(model: RiskModel) -> None:
+    import json
+
+    rows = _series(_seasonal(7) + [v * 12 for v in _seasonal(1, seed=2)[:36]] + _seasonal(1, seed=3))
+    straight = RiskStream(model)
+    expected = [straight.update(row) for row in rows]
+    first = RiskStream(model)
+    half = 7 * 288 + 10  # inside the surge, with an alert active
+    head = [first.update(row) for row in rows[:half]]
+    resumed = RiskStream.restore(model, json.loads(json.dumps(first.dump())))
+    assert head + [resumed.update(row) for row in rows[half:]] == expected
+    assert any(alert for _, alert in expected)
+
+
 def test_feature_state_rejects_out_of_order_and_naive_buckets() -> None:
     state = FeatureState()
     state.update(Signals(timestamp=T0, volume=1))
