@@ -64,7 +64,9 @@ _SLOT_ALPHA_MIN = 0.05  # each slot remembers about its last 20 visits (~2 weeks
 _SLOT_PRIOR = 12  # visits before a slot's offset counts fully (one hour of one weekday)
 _HUBER = 3.0  # innovations are clipped at this many spreads
 _SPREAD_FLOOR = 0.05
-_HISTORY_CAP_DAYS = 28.0
+# History is a warm-up indicator only ("is the baseline learned yet?"): capped at 3 days, so the
+# model cannot learn when in a series the training data happened to place its crises.
+_HISTORY_CAP_DAYS = 3.0
 
 # Words of crises as IT companies live them, in the languages listening detects most (en, de, fr,
 # es, it, pt, nl). Prefixes match inflections (`hack` -> hacked, hacker; `rembours` -> remboursez).

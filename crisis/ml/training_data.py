@@ -8,7 +8,7 @@ labelled anomaly windows. Read only by `train_risk_model` and `bench/nab.py` (ne
 - **CrisisLex T26** (25 crises with a tweet-id file): each crisis's collected tweets binned into
   5-minute counts give a real crisis's shape (how fast attention rises, how it decays). The
   collections start with the crisis, so there is no "before": each timeline is laid onto a
-  constructed seasonal background (a week before it), scaled so its peak hour is 3-20x the usual
+  constructed seasonal background (1 to 10 days before it), scaled so its peak hour is 3-20x the usual
   volume. The onset is when 2% of the crisis's tweets had been posted (robust to a few stray early
   tweets). Volume only.
 - **Constructed scenarios**: seasonal backgrounds (daily and weekly rhythm, trend, over-dispersed
@@ -120,7 +120,7 @@ def crisislex_load(folder: Path, rng: np.random.Generator) -> list[Series]:
             index = int((ts - first) / _STEP)
             if index < span:
                 timeline[index] += 1
-        before = 7 * 288
+        before = int(rng.integers(1 * 288, 10 * 288))
         start = (first - before * _STEP).replace(second=0, microsecond=0)
         expected = _background(rng, before + span, start)
         hourly_peak = np.convolve(timeline, np.ones(12), mode="valid").max() / 12
@@ -157,8 +157,9 @@ def scenarios_build(count: int, rng: np.random.Generator, *, days: int = 14) -> 
         press = np.full(buckets, rng.uniform(0.005, 0.03))
         novelty = np.full(buckets, rng.uniform(0.02, 0.1))
         onsets = []
-        # Events are spaced at least two days apart, after three days of history.
-        slots = rng.permutation(np.arange(3, days - 1))[: int(rng.integers(1, 5))]
+        # Events start on different days, from the second day on (early ones teach the model what
+        # a surge looks like before the baseline has settled).
+        slots = rng.permutation(np.arange(1, days - 1))[: int(rng.integers(1, 5))]
         for slot in sorted(slots):
             at = int(slot * 288 + rng.integers(0, 288))
             kind = rng.choice(["crisis", "crisis", "praise", "blip"])
