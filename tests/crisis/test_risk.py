@@ -251,3 +251,36 @@ def test_feature_state_rejects_out_of_order_and_naive_buckets() -> None:
 )
 def test_crisis_lexicon(text: str, expected: bool) -> None:
     assert crisis_language_match(text) is expected
+
+
+def test_a_surge_of_anger_scores_above_an_equal_surge_of_praise(model: RiskModel) -> None:
+    rng = np.random.default_rng(8)
+    calm = _seasonal(7, seed=9)
+    surge = [v * 10 for v in _seasonal(1, seed=10)[:36]]
+
+    def rows(negative: float, crisis: float, press: float) -> list[Signals]:
+        out = []
+        for i, v in enumerate(calm + surge):
+            hot = i >= len(calm)
+            share, words, by_press = (negative, crisis, press) if hot else (0.15, 0.01, 0.01)
+            out.append(
+                Signals(
+                    timestamp=T0 + i * STEP,
+                    volume=v,
+                    negative=float(rng.binomial(int(v), share)),
+                    reach_negativity=share,
+                    crisis_language=float(rng.binomial(int(v), words)),
+                    novelty=0.6 if hot else 0.05,
+                    press=float(rng.binomial(int(v), by_press)),
+                )
+            )
+        return out
+
+    def run(series: list[Signals]) -> tuple[float, bool]:
+        stream = RiskStream(model)
+        results = [stream.update(row) for row in series]
+        return max(score for score, _ in results[len(calm) :]), any(alert for _, alert in results)
+
+    anger, praise = run(rows(0.7, 0.3, 0.1)), run(rows(0.05, 0.005, 0.05))
+    assert anger[0] > 2 * praise[0]
+    assert anger[1]
