@@ -95,8 +95,10 @@ def main() -> None:
     def lead_minutes(name: str, alerts: list[bool]) -> list[float]:
         item = files[name]
         leads = []
-        for (left, right), label in zip(item["bounds"], item["labels"], strict=True):
+        for left, right in item["bounds"]:
             hits = [i for i in range(left, right + 1) if alerts[i]]
+            # A window can hold two labels (GOOG's first): the lead is to the first.
+            label = min(t for t in item["labels"] if item["stamps"][left] <= t <= item["stamps"][right])
             if hits:
                 leads.append((label - item["stamps"][hits[0]]).total_seconds() / 60)
         return leads
