@@ -195,6 +195,9 @@ class RiskScore:
     probability_24h: float
     base: float  # the score of an average moment; base + sum(factors) == score
     factors: dict[str, float]  # factor -> score points
+    # The models' raw log-odds: keep them with the score, a tenant's recalibration is fitted on them.
+    margin_6h: float
+    margin_24h: float
     features: dict[str, float] = field(default_factory=dict)
 
 
@@ -311,7 +314,9 @@ class RiskModel:
             self.boosters["6h"].predict(features, pred_contrib=True, num_threads=PREDICT_THREADS)
         )
         scores, bases, points = score_decompose(contributions, calibration_6h)
-        p24 = calibration_24h.probability(self.margins(features, "24h"))
+        margins_6h = contributions.sum(axis=1)
+        margins_24h = self.margins(features, "24h")
+        p24 = calibration_24h.probability(margins_24h)
         factor_index = {factor: [i for i, (_, f) in enumerate(FEATURES) if f == factor] for factor in FACTORS}
         results = []
         for row in range(len(features)):
@@ -325,6 +330,8 @@ class RiskModel:
                     probability_24h=float(max(p24[row], scores[row] / 100.0)),
                     base=float(bases[row]),
                     factors=factors,
+                    margin_6h=float(margins_6h[row]),
+                    margin_24h=float(margins_24h[row]),
                     features={
                         name: float(value)
                         for name, value in zip(FEATURE_NAMES, features[row], strict=True)

@@ -74,6 +74,10 @@ def test_factor_points_add_up_to_the_score(model: RiskModel, scenario: list[Sign
         assert result.base + sum(result.factors.values()) == pytest.approx(result.score, abs=1e-9)
         assert 0 <= result.score <= 100
         assert result.probability_6h <= result.probability_24h <= 1
+        # The stored margin gives the score back through the calibration (recalibration needs it).
+        assert 100 * model.calibrations["6h"].probability(np.array([result.margin_6h]))[0] == pytest.approx(
+            result.score, abs=1e-9
+        )
     # The explained scores are the backtest's scores: one scorer.
     assert np.allclose([r.score for r in results], model.scores(features))
     # Around the crisis the score passes the alert threshold, carried by the crisis signals.
