@@ -127,7 +127,7 @@ class TimeseriesSerializer(RangeSerializer):
         return attrs
 
 
-class AuthorsSerializer(RangeSerializer):
+class TopRangeSerializer(RangeSerializer):
     limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
 
 
@@ -258,7 +258,7 @@ class MetricsApi(TenantApi):
     @action(detail=False, methods=["get"], url_path="top-authors")
     def top_authors(self, request: Request) -> Response:
         """The authors with the largest audience (followers) who posted in the range."""
-        v = self._valid(AuthorsSerializer)
+        v = self._valid(TopRangeSerializer)
         authors = metric_top_authors(start=v["start"], end=v["end"], filters=v["filters"], limit=v["limit"])
         rows = [
             {"handle": a.handle, "name": a.name, "followers": a.followers, "mentions": a.mentions}
@@ -268,6 +268,36 @@ class MetricsApi(TenantApi):
         body = {"start": v["start"], "end": v["end"], "results": rows}
         return self._answer(
             body, lambda: CsvTable("top-authors.csv", header, ([r[h] for h in header] for r in rows))
+        )
+
+    @extend_schema(
+        parameters=[*RANGE_PARAMETERS, OpenApiParameter("limit", int)],
+        responses={200: dict, (200, "text/csv"): bytes},
+    )
+    @action(detail=False, methods=["get"], url_path="top-topics")
+    def top_topics(self, request: Request) -> Response:
+        """The biggest emerging topics alive in the range, with the figures of their latest run
+        (volume, growth against the window before, negative share). Query, source and language
+        filters do not apply: topics span them."""
+        v = self._valid(TopRangeSerializer)
+        topics = selectors.topic_top_in_range(start=v["start"], end=v["end"], limit=v["limit"])
+        rows = [
+            {
+                "id": t.pk,
+                "label": t.label,
+                "terms": " ".join(t.terms[:6]),
+                "status": t.status,
+                "volume": t.volume,
+                "growth": round(t.growth, 4),
+                "negative_share": round(t.negative_share, 4),
+                "first_seen_at": t.first_seen_at,
+            }
+            for t in topics
+        ]
+        header = ["id", "label", "terms", "status", "volume", "growth", "negative_share", "first_seen_at"]
+        body = {"start": v["start"], "end": v["end"], "results": rows}
+        return self._answer(
+            body, lambda: CsvTable("top-topics.csv", header, ([r[h] for h in header] for r in rows))
         )
 
     @extend_schema(parameters=RANGE_PARAMETERS, responses={200: dict, (200, "text/csv"): bytes})

@@ -291,6 +291,16 @@ def topic_list(*, filters: TopicFilters, sort: str = "growth") -> QuerySet[Topic
     return topics.order_by(*TOPIC_ORDERINGS[sort])
 
 
+def topic_top_in_range(*, start: datetime, end: datetime, limit: int = 10) -> QuerySet[Topic]:
+    """The biggest topics that were alive in [start, end): the dashboard's top-topics panel. A
+    topic's figures are those of its latest run (topics are about the recent window)."""
+    return (
+        Topic.objects.defer("centroid")
+        .filter(first_seen_at__lt=end, last_seen_at__gte=start, merged_into__isnull=True)
+        .order_by("-volume", "-growth", "id")[:limit]
+    )
+
+
 def topic_run_latest() -> TopicRun | None:
     return TopicRun.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
 

@@ -141,6 +141,29 @@
         cell.textContent = "No authors in this range.";
       }
     },
+    topics(panel, body) {
+      const tbody = panel.querySelector("[data-rows]");
+      tbody.replaceChildren();
+      const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 0 });
+      for (const topic of body.results.slice(0, 10)) {
+        const row = tbody.insertRow();
+        const link = document.createElement("a");
+        link.href = "/listening/topics/" + topic.id + "/";
+        link.textContent = topic.label;
+        row.insertCell().append(link);
+        const growth = (topic.growth > 0 ? "+" : "") + percent.format(topic.growth);
+        for (const value of [numbers.format(topic.volume), growth, percent.format(topic.negative_share)]) {
+          const cell = row.insertCell();
+          cell.className = "num";
+          cell.textContent = value;
+        }
+      }
+      if (!body.results.length) {
+        const cell = tbody.insertRow().insertCell();
+        cell.colSpan = 4;
+        cell.textContent = "No emerging topics in this range yet; they are looked for every 15 minutes.";
+      }
+    },
     sources(panel, body) { barsOf(panel, body.results, "Mentions"); },
     languages(panel, body) { barsOf(panel, body.results, "Mentions"); },
   };

@@ -101,6 +101,8 @@ def test_an_analyst_reads_the_dashboard_and_downloads_its_data(
     assert _chart_sum(page, "panel-volume") == 8
     assert _chart_sum(page, "panel-languages") == 8
     expect(authors.first).to_contain_text("@presse")
+    # No clustering run has found topics in this tenant: the panel says when they will come.
+    expect(page.get_by_test_id("panel-topics")).to_contain_text("looked for every 15 minutes")
 
     # A custom range: the 30 days before the last 10 hold two of the older mentions.
     page.get_by_label("Time range").select_option("custom")

@@ -11,7 +11,7 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from listening.connectors.base import MentionIn
-from listening.models import Source, SourceKind
+from listening.models import Source, SourceKind, Topic
 from listening.services import enrichment, ingest, queries
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -241,3 +241,40 @@ def test_the_dashboard_page_frames_every_panel_for_members_only(world, api_for, 
         assert f'data-endpoint="/api/v1/metrics/{endpoint}"' in html
     assert "vendor/chart.umd.min.js" in html and ">=Rival</option>" in html
     assert api_for("b_owner", tenant=world.a).get("/listening/dashboard/").status_code == 404
+
+
+def test_top_topics_of_the_range_biggest_first_with_csv(world, api_for, django_assert_max_num_queries):
+    """The dashboard's topics panel: topics alive in the range, biggest first; merged ones left out."""
+    centroid = [1.0] + [0.0] * 383
+
+    def topic(label: str, first: datetime, last: datetime, volume: int, **extra) -> Topic:
+        return Topic.objects.create(
+            label=label,
+            terms=label.split(" · "),
+            centroid=centroid,
+            first_seen_at=first,
+            last_seen_at=last,
+            volume=volume,
+            **extra,
+        )
+
+    with tenant_context(world.a):
+        outage = topic("=login · outage", DAY, DAY + timedelta(hours=20), 40, growth=1.5, negative_share=0.6)
+        topic("keynote · launch", DAY + timedelta(hours=2), DAY + timedelta(hours=5), 90, growth=0.2)
+        topic("last week", DAY - timedelta(days=9), DAY - timedelta(days=8), 500)
+        absorbed = topic("login", DAY, DAY + timedelta(hours=3), 300)
+        Topic.objects.filter(pk=absorbed.pk).update(merged_into=outage)
+    api = api_for("a_viewer")
+    with django_assert_max_num_queries(10):
+        body = api.get("/api/v1/metrics/top-topics", _range(1)).json()
+    assert [(t["label"], t["volume"]) for t in body["results"]] == [
+        ("keynote · launch", 90),
+        ("=login · outage", 40),
+    ]
+    assert body["results"][1]["growth"] == 1.5 and body["results"][1]["negative_share"] == 0.6
+    rows = _csv(api.get("/api/v1/metrics/top-topics", _range(1, format="csv", limit=1)))
+    assert rows[0][:3] == ["id", "label", "terms"] and len(rows) == 2
+    assert _fields(api.get("/api/v1/metrics/top-topics", _range(1, limit=0))) == {
+        "limit": ["Ensure this value is greater than or equal to 1."]
+    }
+    assert api_for("b_owner", tenant=world.a).get("/api/v1/metrics/top-topics", _range(1)).status_code == 404
