@@ -81,7 +81,7 @@ def topics_refresh(
     now: datetime | None = None,
     window: timedelta | None = None,
     cap: int | None = None,
-    min_cluster_size: int = core.MIN_CLUSTER_SIZE,
+    min_cluster_size: int | None = None,
 ) -> TopicRun:
     """Re-cluster the window ending `now` (default: the last TOPICS_WINDOW) and record the run:
     matched topics keep their ids, new ones are created, unmatched ones go dormant."""
