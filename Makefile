@@ -34,7 +34,7 @@ lint: install
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py makemigrations --check --dry-run
 
 typecheck: install
-	$(VENV)/bin/mypy tenants config
+	$(VENV)/bin/mypy tenants config listening ethics personalization crisis
 
 test: install browser-deps lint typecheck
 	$(VENV)/bin/pytest
