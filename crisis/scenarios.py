@@ -212,7 +212,9 @@ def _prototype_vectors() -> tuple[list[Scenario], np.ndarray]:
 
     owners = [scenario for scenario, texts in PROTOTYPES.items() for _ in texts]
     if "vectors" not in _prototype_cache:
-        _prototype_cache["vectors"] = embedder.encode([text for texts in PROTOTYPES.values() for text in texts])
+        _prototype_cache["vectors"] = embedder.encode(
+            [text for texts in PROTOTYPES.values() for text in texts]
+        )
     return owners, _prototype_cache["vectors"]
 
 
@@ -231,7 +233,9 @@ def scenario_classify(text: str, *, use_embeddings: bool = True) -> ScenarioResu
     """The scenario a text describes, its confidence and evidence; UNCLEAR under the thresholds.
     `use_embeddings=False` uses the keyword rules alone (no model load)."""
     evidence = keyword_evidence(text)
-    keyword_scores = {s: 1.0 - math.exp(-sum(hit.weight for hit in hits) / 3.0) for s, hits in evidence.items()}
+    keyword_scores = {
+        s: 1.0 - math.exp(-sum(hit.weight for hit in hits) / 3.0) for s, hits in evidence.items()
+    }
     keyword_total = sum(keyword_scores.values())
     # Keyword scores as a distribution over scenarios, times how much keyword evidence there is at
     # all: one strong term makes a confident answer, nothing matched makes none.
@@ -272,4 +276,3 @@ def scenario_classify(text: str, *, use_embeddings: bool = True) -> ScenarioResu
         evidence=best.evidence,
         ranking=tuple(ranking),
     )
-

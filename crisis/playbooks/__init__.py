@@ -166,7 +166,9 @@ def template_variables(text: str, *, where: str = "template") -> frozenset[str]:
         if field is None:
             continue
         if not field.isidentifier() or spec or conversion:
-            shown = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            shown = (
+                "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            )
             raise PlaybookError(f"{where}: placeholder {shown} is not a plain {{name}}")
         names.add(field)
     return frozenset(names)
@@ -176,16 +178,22 @@ def template_render(template: Template, values: dict[str, str]) -> str:
     """The template's text with its placeholders filled; PlaybookError naming every missing one."""
     missing = sorted(template.variables - values.keys())
     if missing:
-        raise PlaybookError(f"template {template.id}: no value for " + ", ".join(f"{{{name}}}" for name in missing))
+        raise PlaybookError(
+            f"template {template.id}: no value for " + ", ".join(f"{{{name}}}" for name in missing)
+        )
     empty = sorted(name for name in template.variables if not str(values[name]).strip())
     if empty:
-        raise PlaybookError(f"template {template.id}: empty value for " + ", ".join(f"{{{name}}}" for name in empty))
+        raise PlaybookError(
+            f"template {template.id}: empty value for " + ", ".join(f"{{{name}}}" for name in empty)
+        )
     return template.text.format_map({name: str(values[name]) for name in template.variables})
 
 
 def playbook_parse(data: Any, *, source: str = "playbook") -> Playbook:
     """A validated Playbook from parsed YAML/JSON data; PlaybookError listing what is wrong."""
-    errors = sorted(jsonschema.Draft202012Validator(PLAYBOOK_SCHEMA).iter_errors(data), key=lambda e: list(e.path))
+    errors = sorted(
+        jsonschema.Draft202012Validator(PLAYBOOK_SCHEMA).iter_errors(data), key=lambda e: list(e.path)
+    )
     if errors:
         lines = [f"{'/'.join(map(str, error.path)) or '(top)'}: {error.message}" for error in errors[:10]]
         raise PlaybookError(f"{source} does not match the playbook schema:\n  " + "\n  ".join(lines))
@@ -214,11 +222,19 @@ def playbook_parse(data: Any, *, source: str = "playbook") -> Playbook:
     if problems:
         raise PlaybookError(f"{source}: " + "; ".join(problems))
     steps = tuple(
-        Step(s["id"], s["title"], s["owner"], s["due_minutes"], tuple(s.get("channels", ())), s["instructions"])
+        Step(
+            s["id"], s["title"], s["owner"], s["due_minutes"], tuple(s.get("channels", ())), s["instructions"]
+        )
         for s in data["steps"]
     )
     return Playbook(
-        data["id"], data["scenario"], data["name"], data["summary"], dict(data["variables"]), steps, tuple(templates)
+        data["id"],
+        data["scenario"],
+        data["name"],
+        data["summary"],
+        dict(data["variables"]),
+        steps,
+        tuple(templates),
     )
 
 

@@ -100,9 +100,7 @@ class ToneReport:
             "missing": [vars(item) for item in self.missing],
             "present": list(self.present),
             "apology_due": self.apology_due,
-            "sentences": [
-                {**vars(s), "emotions": dict(s.emotions)} for s in self.sentences
-            ],
+            "sentences": [{**vars(s), "emotions": dict(s.emotions)} for s in self.sentences],
             "model_version": self.model_version,
         }
 
@@ -131,7 +129,15 @@ def _rule_flags(text: str) -> list[ToneFlag]:
                 continue
             start = match.start() + (len(match.group()) - len(match.group().lstrip()))
             flags.append(
-                ToneFlag(rule.category.value, rule.id, start, start + len(span), span, rule.message, rule.suggestion)
+                ToneFlag(
+                    rule.category.value,
+                    rule.id,
+                    start,
+                    start + len(span),
+                    span,
+                    rule.message,
+                    rule.suggestion,
+                )
             )
     return flags
 
@@ -143,7 +149,9 @@ def _overlaps(start: int, end: int, flags: Sequence[ToneFlag]) -> bool:
 def _elements_present(text: str, flags: Sequence[ToneFlag]) -> set[Element]:
     present = set()
     # A non-apology ("apologize for having to...", "sorry if...") is not the apology that is due.
-    non_apologies = [f for f in flags if f.rule in {"conditional-apology", "sorry-for-having-to", "inconvenience"}]
+    non_apologies = [
+        f for f in flags if f.rule in {"conditional-apology", "sorry-for-having-to", "inconvenience"}
+    ]
     for rule in ELEMENT_RULES:
         for pattern in rule.patterns:
             for match in pattern.finditer(text):

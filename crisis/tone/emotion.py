@@ -97,7 +97,9 @@ class EmotionModel:
     def proba_from_embeddings(self, embeddings: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float64]:
         """Probabilities (n, 4) in LABELS order from `embedder.encode` vectors."""
         if embeddings.ndim != 2 or embeddings.shape[1] != embedder.EMBEDDING_DIM:
-            raise ValueError(f"embeddings of shape {embeddings.shape}; expected (n, {embedder.EMBEDDING_DIM})")
+            raise ValueError(
+                f"embeddings of shape {embeddings.shape}; expected (n, {embedder.EMBEDDING_DIM})"
+            )
         logits = embeddings.astype(np.float64) @ self.coef.T.astype(np.float64) + self.intercept
         return _softmax(logits)
 
@@ -113,7 +115,10 @@ _cache_lock = threading.Lock()
 
 
 def artifact_write(
-    path: Path, coef: npt.NDArray[np.floating[Any]], intercept: npt.NDArray[np.floating[Any]], config: dict[str, Any]
+    path: Path,
+    coef: npt.NDArray[np.floating[Any]],
+    intercept: npt.NDArray[np.floating[Any]],
+    config: dict[str, Any],
 ) -> str:
     """Write an artifact (byte-for-byte reproducible for the same weights) and return its SHA-256."""
     full_config = {

@@ -170,7 +170,7 @@ ELEMENT_RULES: tuple[ElementRule, ...] = (
                 r"have\s+confirmed|failed|let\s+you\s+down|experienced|detected|discovered|learned)\b"),
             _rx(r"\b(?:since|from|at|starting|beginning)\s+(?:about\s+|around\s+)?\d{1,2}[:.h]\d{2}.{0,120}" + PROBLEM),
             _rx(r"\b(?:is|are|was|were|has\s+been|have\s+been)\s+(?:currently\s+)?(?:down|unavailable|not\s+working|"
-                r"experiencing|degraded|affected|impacted|exposed)\b"),
+                r"experiencing|degraded|affected|impacted|exposed|disrupted|offline|interrupted)\b"),
             _rx(r"\b(?:wir\s+wissen|wir\s+bestätigen|nous\s+savons|nous\s+confirmons|sabemos|confirmamos)\b"),
         ),
     ),
@@ -194,7 +194,7 @@ ELEMENT_RULES: tuple[ElementRule, ...] = (
         (
             _rx(r"\b(?:we|our\s+(?:engineers|team|teams|staff|people|security\s+team|support\s+team))\s+"
                 r"(?:are|is|have|has|'re|'ve)\s+(?:already\s+|now\s+|currently\s+)?(?:\w+ing|rolled|restored|fixed|patched|"
-                r"contained|reset|engaged|notified|deployed|isolated|taken|disabled|revoked|blocked|started|launched|"
+                r"contained|reset|engaged|notified|deployed|found|identified|traced|replaced|upgraded|isolated|taken|disabled|revoked|blocked|started|launched|"
                 r"brought|hired|opened|set\s+up|begun|called|informed|suspended|added|moved|paused|stopped|closed)\b"),
             _rx(r"\b(?:we|I)\s+(?:will|'ll)\s+(?:\w+\s+){0,2}?(?:restore|fix|patch|refund|compensate|contact|reach|notify|"
                 r"review|investigate|publish|offer|provide|reimburse|work|support|rebuild|change|make|cover|credit|"
