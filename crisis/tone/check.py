@@ -205,8 +205,10 @@ def tone_check(
     flags.sort(key=lambda flag: (flag.start, flag.end, flag.rule))
 
     if apology_due is None:
-        # A euphemism or passive phrase about harm is itself a sign of harm being talked around.
-        apology_due = bool(HARM.search(text)) or any(f.rule in {"euphemism", "passive-harm"} for f in flags)
+        # A euphemism, a passive phrase about harm or a customer blamed is harm being talked around.
+        apology_due = bool(HARM.search(text)) or any(
+            f.rule in {"euphemism", "passive-harm", "customer-refused"} for f in flags
+        )
     present = _elements_present(text, flags)
     required = [rule for rule in ELEMENT_RULES if rule.element is not Element.APOLOGY or apology_due]
     missing = [

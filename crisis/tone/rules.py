@@ -107,7 +107,7 @@ RULES: tuple[Rule, ...] = (
          "\"Briefly\" minimises an impact that did not feel brief to those affected.",
          "Give the actual times: \"from 09:40 to 11:15 UTC\"."),
     Rule("inconvenience", Category.DISMISSIVE,
-         _rx(r"\b(?:any|the|this)\s+(?:inconvenience|trouble|frustration)\s+(?:this|that|it)?\s*(?:may\s+have|might\s+have|has)?\s*(?:caused)?|\bUnannehmlichkeiten\b|\bdésagréments?\b|\bmolestias\b"),
+         _rx(r"\b(?:any|the|this)\s+(?:inconvenience|trouble|frustration)\b(?:\s+(?:this|that|it)\s+(?:may\s+have\s+|might\s+have\s+|has\s+)?caused)?|\bUnannehmlichkeiten\b|\bdésagréments?\b|\bmolestias\b"),
          "\"Any inconvenience\" shrinks real harm (lost work, lost money, lost data) to a nuisance.",
          "Name the harm: \"We are sorry that you could not reach your data for six hours.\""),
     Rule("conditional-apology", Category.DISMISSIVE,
@@ -172,6 +172,8 @@ ELEMENT_RULES: tuple[ElementRule, ...] = (
             _rx(r"\b(?:is|are|was|were|has\s+been|have\s+been)\s+(?:currently\s+)?(?:down|unavailable|not\s+working|"
                 r"experiencing|degraded|affected|impacted|exposed|disrupted|offline|interrupted)\b"),
             _rx(r"\b(?:wir\s+wissen|wir\s+bestätigen|nous\s+savons|nous\s+confirmons|sabemos|confirmamos)\b"),
+            _rx(r"\b(?:nicht\s+erreichbar|ausgefallen|gestört|est\s+en\s+panne|est\s+indisponible|"
+                r"sufre\s+una\s+(?:caída|interrupción)|no\s+está\s+disponible|no\s+funciona)\b"),
         ),
     ),
     ElementRule(
@@ -192,7 +194,7 @@ ELEMENT_RULES: tuple[ElementRule, ...] = (
         "Say what your people are doing right now, so readers know the problem is in hands.",
         "Our engineers have rolled back this morning's change and are restoring service region by region.",
         (
-            _rx(r"\b(?:we|our\s+(?:engineers|team|teams|staff|people|security\s+team|support\s+team))\s+"
+            _rx(r"\b(?:we|our\s+(?:engineers|team|teams|staff|people|crews|board|leadership|experts|specialists|security\s+team|support\s+team|operations\s+teams?))\s+"
                 r"(?:are|is|have|has|'re|'ve)\s+(?:already\s+|now\s+|currently\s+)?(?:\w+ing|rolled|restored|fixed|patched|"
                 r"contained|reset|engaged|notified|deployed|found|identified|traced|replaced|upgraded|isolated|taken|disabled|revoked|blocked|started|launched|"
                 r"brought|hired|opened|set\s+up|begun|called|informed|suspended|added|moved|paused|stopped|closed)\b"),
@@ -240,5 +242,5 @@ ELEMENT_RULES: tuple[ElementRule, ...] = (
 HARM = _rx(
     r"\b(?:outage|downtime|unavailable|breach|exposed|stolen|leak|ransomware|attack|lost|loss|deleted|stranded|"
     r"delayed|cancell?ed|injur\w*|harm\w*|removed|dragged|locked\s+out|cannot|can'?t|could\s+not|unable|defect|"
-    r"faulty|failed|Ausfall|Störung|Datenleck|panne|fuite|caída|brecha|interrupción)\b"
+    r"faulty|failed|law\s+enforcement|police|forcibly|Ausfall|Störung|Datenleck|panne|fuite|caída|brecha|interrupción)\b"
 )
