@@ -69,6 +69,7 @@ def test_one_playbook_per_scenario_with_owners_and_deadlines() -> None:
 
 
 @pytest.mark.parametrize("scenario", [scenario.value for scenario in Scenario])
+@pytest.mark.embedder
 def test_templates_filled_pass_the_tone_check(scenario: str, emotion_model: Any) -> None:
     playbook = playbooks_shipped()[scenario]
     for template in playbook.templates:

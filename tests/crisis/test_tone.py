@@ -46,6 +46,7 @@ def _rules(report: ToneReport) -> set[str]:
 
 
 @pytest.mark.parametrize("text", [UNITED_FIRST, UNITED_CEO])
+@pytest.mark.embedder
 def test_united_2017_is_flagged(text: str, emotion_model: EmotionModel) -> None:
     report = tone_check(text, model=emotion_model)
     assert report.verdict == "not_ready"
@@ -68,6 +69,7 @@ def test_united_flags_point_at_the_offending_words() -> None:
     assert any(flag.category == "blaming" and flag.text == "one customer refused" for flag in first.flags)
 
 
+@pytest.mark.embedder
 def test_jetblue_style_apology_passes(emotion_model: EmotionModel) -> None:
     report = tone_check(JETBLUE, model=emotion_model)
     assert report.missing == []
@@ -175,6 +177,7 @@ def test_readiness_counts_each_category_at_most_twice() -> None:
     assert len(report.reasons) == 2
 
 
+@pytest.mark.embedder
 def test_angry_sentence_is_flagged_by_the_model(emotion_model: EmotionModel) -> None:
     text = "Frankly, these accusations are ridiculous and we are sick of correcting them. " + GOOD_OUTAGE
     report = tone_check(text, model=emotion_model)
@@ -216,6 +219,7 @@ def test_artifact_refuses_another_format_and_round_trips(tmp_path: Any) -> None:
         EmotionModel.read(tmp_path / "other.npz")
 
 
+@pytest.mark.embedder
 def test_committed_artifact_reports_its_validation_score(emotion_model: EmotionModel) -> None:
     metrics = emotion_model.config["metrics"]
     # Trained by `manage.py train_tone`; the baselines were measured in the same run.
