@@ -16,6 +16,7 @@ on English text described in words the keyword lists do not hold, the prototypes
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -205,18 +206,13 @@ def keyword_evidence(text: str) -> dict[Scenario, tuple[Evidence, ...]]:
     return found
 
 
-_prototype_cache: dict[str, np.ndarray] = {}
-
-
-def _prototype_vectors() -> tuple[list[Scenario], np.ndarray]:
+@functools.cache
+def _prototype_vectors() -> tuple[tuple[Scenario, ...], np.ndarray]:
+    """Each prototype's scenario and embedding, computed once per process."""
     from listening.nlp import embedder
 
-    owners = [scenario for scenario, texts in PROTOTYPES.items() for _ in texts]
-    if "vectors" not in _prototype_cache:
-        _prototype_cache["vectors"] = embedder.encode(
-            [text for texts in PROTOTYPES.values() for text in texts]
-        )
-    return owners, _prototype_cache["vectors"]
+    owners = tuple(scenario for scenario, texts in PROTOTYPES.items() for _ in texts)
+    return owners, embedder.encode([text for texts in PROTOTYPES.values() for text in texts])
 
 
 def _similarities(text: str) -> dict[Scenario, float]:
