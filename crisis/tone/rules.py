@@ -57,7 +57,7 @@ RULES: tuple[Rule, ...] = (
          "Says the company did everything right: readers hear an argument, not an answer.",
          "Say what happened and what you are doing about it; leave the review of procedures to the follow-up."),
     Rule("no-evidence", Category.DEFENSIVE,
-         _rx(r"\b(?:no|not any|kein(?:e|en)?|aucune?|ninguna?)\s+(?:evidence|indication|sign|proof|Hinweise?|Anzeichen|preuve|indice|prueba|indicio)s?\b"),
+         _rx(r"\b(?:no|not any|kein(?:e|en)?|aucune?|ninguna?)\s+(?:evidence|indication|sign|proof|Hinweise?|Anzeichen|preuve|indice|prueba|indicio)s?\b(?!-)"),
          "\"No evidence of...\" reads as a denial and ages badly if evidence appears later.",
          "State what you know and what you are still checking: \"We are still investigating whether any data was taken and will tell you as soon as we know.\""),
     Rule("contrary-to-reports", Category.DEFENSIVE,

@@ -125,6 +125,7 @@ def test_rule_families(sentence: str, rule: str, category: str) -> None:
         "Data was accessed by an attacker who used a stolen key.",  # agent named
         "We know many of you could not work today, and we are sorry.",
         "We found the cause and fixed it.",
+        "Customers saw no sign-in page at all.",  # "no sign" of "sign-in" is not a denial
     ],
 )
 def test_good_sentences_are_not_flagged(sentence: str) -> None:
