@@ -305,8 +305,7 @@ def segments_retrain(*, now: datetime | None = None) -> ModelVersion | None:
             embeddings=np.vstack([vectors[pk] for pk in order]),
         )
     model = segments_train(behaviour=behaviour, embeddings=embeddings, previous=_previous_segments())
-    labels = model.assign(behaviour, embeddings)
-    numbers = np.asarray(model.ids)[labels]
+    numbers = model.assign(behaviour, embeddings)
     version = model_version_register(
         kind=SEGMENTS_KIND,
         artifact=model.to_json().encode(),

@@ -28,14 +28,14 @@ def _upload(api, name, content, **extra):
 
 def test_a_csv_import_creates_good_rows_and_reports_each_bad_one(admin, world):
     content = (
-        "name,email,time_zone,handles,attr.tier,consent.personalization\n"
-        "Ada,ada@example.org,Europe/Berlin,mastodon:@ada,gold,yes\n"
-        "Bob,not-an-email,UTC,,,no\n"
-        "Cy,cy@example.org,Mars/Olympus,,,\n"
-        '"=HYPERLINK(""http://evil.example"")",eve@example.org,UTC,,,maybe\n'
-        '"=HYPERLINK(""http://evil.example"")",eve@example.org,UTC,,,no\n'
-        "Dee,dee@example.org,UTC,mastodon:ada,,yes\n"
-    ).encode()
+        b"name,email,time_zone,handles,attr.tier,consent.personalization\n"
+        b"Ada,ada@example.org,Europe/Berlin,mastodon:@ada,gold,yes\n"
+        b"Bob,not-an-email,UTC,,,no\n"
+        b"Cy,cy@example.org,Mars/Olympus,,,\n"
+        b'"=HYPERLINK(""http://evil.example"")",eve@example.org,UTC,,,maybe\n'
+        b'"=HYPERLINK(""http://evil.example"")",eve@example.org,UTC,,,no\n'
+        b"Dee,dee@example.org,UTC,mastodon:ada,,yes\n"
+    )
     response = _upload(admin, "contacts.csv", content)
     assert response.status_code == 200, response.json()
     body = response.json()
@@ -51,7 +51,10 @@ def test_a_csv_import_creates_good_rows_and_reports_each_bad_one(admin, world):
 
 
 def test_an_ndjson_import_reports_lines_that_are_not_objects(admin, world):
-    content = b'{"name": "Ann", "kind": "press", "consent": {"outreach": "yes"}}\n[1, 2]\n{broken\n\n{"kind": "alien"}\n'
+    content = (
+        b'{"name": "Ann", "kind": "press", "consent": {"outreach": "yes"}}\n'
+        b'[1, 2]\n{broken\n\n{"kind": "alien"}\n'
+    )
     body = _upload(admin, "people.ndjson", content).json()
     assert body["created"] == 1 and body["consents_recorded"] == 1
     assert [(e["row"], e["field"]) for e in body["errors"]] == [(2, ""), (3, ""), (5, "kind")]
@@ -141,7 +144,7 @@ def test_engagement_ingest_is_idempotent_with_per_item_errors(admin, world):
         (4, "occurred_at"),
         (5, "message"),
     }
-    again = _events(admin, channel["id"], batch[:2] + [{**good, "external_id": "e7"}]).json()
+    again = _events(admin, channel["id"], [*batch[:2], {**good, "external_id": "e7"}]).json()
     assert again == {"stored": 1, "duplicates": 2, "errors": []}
     with tenant_context(world.a):
         assert EngagementEvent.objects.filter(channel_id=channel["id"]).count() == 3
