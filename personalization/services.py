@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
@@ -42,6 +43,7 @@ from personalization.ml.recommend import (
     CRISIS_NOTE,
     NOT_ENOUGH_DATA,
     PAUSED,
+    RecommendConfig,
     slots_recommend,
     variants_recommend,
 )
@@ -204,7 +206,7 @@ def _hour_of_week(moments: pd.Series, zones: pd.Series) -> pd.Series:
     out = pd.Series(0, index=moments.index, dtype=np.int64)
     for zone, rows in moments.groupby(zones):
         local = rows.dt.tz_convert(ZoneInfo(str(zone)))
-        out.loc[rows.index] = (local.dt.dayofweek * 24 + local.dt.hour).to_numpy(np.int64)
+        out.loc[rows.index] = (local.dt.day_of_week * 24 + local.dt.hour).to_numpy(np.int64)
     return out
 
 
@@ -498,6 +500,13 @@ def _targets(segments: list[Segment]) -> list[tuple[Segment | None, str]]:
     return [(s, str(s.number)) for s in segments] or [(None, ALL_CONTACTS)]
 
 
+def _config() -> RecommendConfig:
+    return RecommendConfig(
+        exploration_rate=settings.PERSONALIZATION_EXPLORATION_RATE,
+        min_exposures=settings.PERSONALIZATION_MIN_EXPOSURES,
+    )
+
+
 def _actor(user: User | None) -> str:
     return f"user:{user.pk}" if user is not None else "system"
 
@@ -545,6 +554,7 @@ def variants_advise(
             segments=[label for _, label in targets],
             channel=channel.name,
             hour_of_week=hour_of_week,
+            config=_config(),
         )
         for (segment, label), advice in zip(targets, advice_list, strict=True):
             rows.append(
@@ -598,7 +608,12 @@ def slots_advise(
             model, version = loaded
             advice = _jsonable(
                 slots_recommend(
-                    model=model, segment=label, channel=channel.name, now=now, timezone=_segment_zone(segment)
+                    model=model,
+                    segment=label,
+                    channel=channel.name,
+                    now=now,
+                    timezone=_segment_zone(segment),
+                    config=_config(),
                 )
             )
         rows.append(
