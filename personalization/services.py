@@ -38,11 +38,12 @@ from ethics.services import (
     sensitive_values_for,
     thresholds_for,
 )
-from personalization.ml.engagement import EngagementModel, Reason, engagement_train
+from personalization.ml.engagement import EngagementModel, Reason, engagement_train, slot_label
 from personalization.ml.recommend import (
     CRISIS_NOTE,
     NOT_ENOUGH_DATA,
     PAUSED,
+    Estimate,
     RecommendConfig,
     slots_recommend,
     variants_recommend,
@@ -480,6 +481,15 @@ NO_MODEL_NOTE = "No engagement model is active yet (none trained, or none passed
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, Estimate):
+        # Rates here are engaged deliveries per delivery, so a probability: the log-link model and
+        # its widened interval can overshoot 1 where history is thin, which no reader should see.
+        return {
+            "rate": min(max(value.rate, 0.0), 1.0),
+            "low": min(max(value.low, 0.0), 1.0),
+            "high": min(max(value.high, 0.0), 1.0),
+            "confidence": value.confidence,
+        }
     if isinstance(value, Reason):
         return {"group": value.group, "label": value.label, "effect": value.effect, "text": value.text}
     if is_dataclass(value) and not isinstance(value, type):
@@ -606,16 +616,19 @@ def slots_advise(
             version = None
         else:
             model, version = loaded
+            advice_zone = _segment_zone(segment)
             advice = _jsonable(
                 slots_recommend(
                     model=model,
                     segment=label,
                     channel=channel.name,
                     now=now,
-                    timezone=_segment_zone(segment),
+                    timezone=advice_zone,
                     config=_config(),
                 )
             )
+            for slot in advice["slots"]:
+                slot["label"] = f"{slot_label(slot['hour_of_week'])} ({advice_zone})"
         rows.append(
             _recommendation(RecommendationKind.SLOTS, segment, label, channel, advice, version, actor)
         )
