@@ -111,7 +111,7 @@ class ImportErrorSerializer(serializers.Serializer):
 class ContactImportResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     consents_recorded = serializers.IntegerField()
-    errors = ImportErrorSerializer(many=True)
+    errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]  # a DRF field named like a stub attribute
 
 
 class ChannelSerializer(serializers.ModelSerializer):
@@ -174,7 +174,7 @@ class IngestErrorSerializer(serializers.Serializer):
 class EngagementResultSerializer(serializers.Serializer):
     stored = serializers.IntegerField()
     duplicates = serializers.IntegerField()
-    errors = IngestErrorSerializer(many=True)
+    errors = IngestErrorSerializer(many=True)  # type: ignore[assignment]  # a DRF field named like a stub attribute
 
 
 # Segments, crisis mode, recommendations -----------------------------------------------------------

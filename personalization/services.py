@@ -9,7 +9,6 @@ of no one else. A model version is served only once its bias audit passed (the r
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,8 +64,6 @@ from personalization.models import (
 )
 from personalization.selectors import PERSONALIZATION, crisis_mode_on
 from tenants.models import User
-
-logger = logging.getLogger(__name__)
 
 SEGMENTS_KIND = "segments"
 ENGAGEMENT_KIND = "engagement"
@@ -566,10 +563,10 @@ def variants_advise(
             hour_of_week=hour_of_week,
             config=_config(),
         )
-        for (segment, label), advice in zip(targets, advice_list, strict=True):
+        for (segment, label), given in zip(targets, advice_list, strict=True):
             rows.append(
                 _recommendation(
-                    RecommendationKind.VARIANT, segment, label, channel, _jsonable(advice), version, actor
+                    RecommendationKind.VARIANT, segment, label, channel, _jsonable(given), version, actor
                 )
             )
     return Recommendation.objects.bulk_create(rows)

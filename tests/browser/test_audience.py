@@ -4,47 +4,21 @@ variant with its interval and reasons, and the best slots. Screenshots for the R
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.test import override_settings
 from django_tenants.utils import tenant_context
 from playwright.sync_api import Page, expect
 
-from ethics.models import FairnessSettings, ModelVersion
 from personalization import services
-from personalization.models import (
-    Channel,
-    Contact,
-    CrisisModeChange,
-    EngagementEvent,
-    Message,
-    Recommendation,
-    Segment,
-)
 from tests.browser.conftest import SCREENSHOTS, LiveServer, open_workspace, sign_in
 from tests.browser.test_screenshots import shoot
 from tests.conftest import World
-from tests.personalization.audience import fairness_region_only, seed
+from tests.personalization.audience import audience_clean, fairness_region_only, seed
 
 pytestmark = pytest.mark.browser
-
-
-def _clean(world: World) -> None:
-    with tenant_context(world.a):
-        Recommendation.objects.all().delete()
-        Segment.objects.all().delete()
-        EngagementEvent.objects.all().delete()
-        Message.objects.all().delete()
-        Channel.objects.all().delete()
-        CrisisModeChange.objects.all().delete()
-        Contact.objects.all().delete()
-        ModelVersion.objects.all().delete()
-        FairnessSettings.objects.all().delete()
-    shutil.rmtree(Path(settings.DATA_DIR) / "media" / world.a.schema_name / "models", ignore_errors=True)
 
 
 @pytest.fixture
@@ -61,7 +35,7 @@ def audience(committed: World) -> Iterator[World]:
                 assert services.engagement_retrain().status == "active"
             yield committed
         finally:
-            _clean(committed)
+            audience_clean(committed.a)
 
 
 @pytest.fixture
@@ -69,7 +43,7 @@ def empty_audience(committed: World) -> Iterator[World]:
     try:
         yield committed
     finally:
-        _clean(committed)
+        audience_clean(committed.a)
 
 
 def test_an_import_shows_each_bad_row(

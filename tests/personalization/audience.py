@@ -3,14 +3,26 @@ engagement on two channels, written through the records and consent services."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
+from django_tenants.utils import tenant_context
 
-from ethics.models import FairnessSettings, Purpose
+from ethics.models import FairnessSettings, ModelVersion, Purpose
 from ethics.services import ConsentEntry, consent_record_many
-from personalization.models import Channel, EngagementEvent, Message
+from personalization.models import (
+    Channel,
+    Contact,
+    CrisisModeChange,
+    EngagementEvent,
+    Message,
+    Recommendation,
+    Segment,
+)
 from personalization.records import contact_create
 
 ONLY_REGION = [{"name": "region", "source": "field", "key": "region"}]
@@ -82,3 +94,19 @@ def seed(*, per_group: int = 100, biased: bool = False, now: datetime | None = N
         entries=[ConsentEntry(c, personalization, "grant") for c in everyone], source="api", actor="test"
     )
     return {"mail": mail, "social": social, "contacts": contacts, "messages": messages}
+
+
+def audience_clean(tenant: Any) -> None:
+    """Remove everything the committed (worker and browser) tests made in a tenant; ledger events
+    stay, the ledger is append-only."""
+    with tenant_context(tenant):
+        Recommendation.objects.all().delete()
+        Segment.objects.all().delete()
+        EngagementEvent.objects.all().delete()
+        Message.objects.all().delete()
+        Channel.objects.all().delete()
+        CrisisModeChange.objects.all().delete()
+        Contact.objects.all().delete()
+        ModelVersion.objects.all().delete()
+        FairnessSettings.objects.all().delete()
+    shutil.rmtree(Path(settings.DATA_DIR) / "media" / tenant.schema_name / "models", ignore_errors=True)
