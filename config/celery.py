@@ -23,6 +23,7 @@ app.conf.task_routes = {
     "listening.tasks.refresh_topics": {"queue": "ml"},
     "personalization.tasks.train_segments": {"queue": "ml"},
     "personalization.tasks.train_engagement": {"queue": "ml"},
+    "personalization.tasks.embed_messages": {"queue": "nlp"},
 }
 # Publishing must not hold an ingest request when the broker is down: try once more, briefly, then
 # give up (the mention is stored; the sweep queues its enrichment later).

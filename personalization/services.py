@@ -92,18 +92,37 @@ def channel_update(*, channel: Channel, **fields: Any) -> Channel:
 
 
 def message_upsert(*, key: str, text: str, tone: str, media_type: str, call_to_action: bool) -> Message:
-    """Store a message's features by key (the sender's id for it); engagement events name it."""
-    message, _ = Message.objects.update_or_create(
-        key=key,
-        defaults={
-            "text": text,
-            "tone": tone,
-            "media_type": media_type,
-            "call_to_action": call_to_action,
-            "length": len(text),
-        },
-    )
+    """Store a message's features by key (the sender's id for it); engagement events name it. A new
+    or changed text is embedded on the `nlp` queue (its topic, for interests and the model)."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(key=key).first()
+        changed = message is None or message.text != text
+        if message is None:
+            message = Message(key=key)
+        message.text, message.tone, message.media_type = text, tone, media_type
+        message.call_to_action, message.length = call_to_action, len(text)
+        if changed:
+            message.embedding = None
+        message.save()
+        if changed:
+            from personalization.tasks import embed_messages
+
+            transaction.on_commit(lambda: embed_messages.delay([message.pk]))
     return message
+
+
+def messages_embed(*, message_ids: list[int]) -> int:
+    """Embed the texts of messages that have no embedding yet (all-MiniLM-L6-v2, as mentions)."""
+    from listening.nlp.embedder import encode
+
+    pending = list(Message.objects.filter(pk__in=message_ids, embedding__isnull=True).exclude(text=""))
+    if not pending:
+        return 0
+    vectors = encode([m.text for m in pending])
+    for message, vector in zip(pending, vectors, strict=True):
+        message.embedding = vector.tolist()
+    Message.objects.bulk_update(pending, ["embedding"])
+    return len(pending)
 
 
 # Crisis mode ------------------------------------------------------------------------------------

@@ -1,10 +1,9 @@
-"""Personalization's worker jobs: the two trainings (queue `ml`) and rule-segment refresh. Each
-takes ids, runs inside the sender's tenant, and calls one service."""
+"""Personalization's worker jobs: the two trainings (queue `ml`) and message embeddings (queue
+`nlp`). Each takes ids, runs inside the sender's tenant, and calls one service."""
 
 from __future__ import annotations
 
 from personalization import services
-from personalization.models import Segment, SegmentKind
 from tenants.tasking import tenant_task
 
 
@@ -23,8 +22,5 @@ def train_engagement() -> int | None:
 
 
 @tenant_task()
-def refresh_rule_segment(segment_id: int) -> int:
-    segment = Segment.objects.filter(pk=segment_id, kind=SegmentKind.RULE).first()
-    if segment is None:
-        return 0  # deleted since it was queued
-    return services.segment_rule_refresh(segment=segment)
+def embed_messages(message_ids: list[int]) -> int:
+    return services.messages_embed(message_ids=message_ids)

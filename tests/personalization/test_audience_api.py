@@ -3,13 +3,15 @@ ingest (an unsubscribe withdraws outreach), crisis mode, validation and tenant i
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django_tenants.utils import tenant_context
 
 from ethics.selectors import consented_contacts
-from personalization.models import Channel, Contact, EngagementEvent
+from personalization.models import Channel, Contact, EngagementEvent, Message
 from tests.ethics.conftest import make_contact, record
 
 
@@ -183,3 +185,29 @@ def test_crisis_mode_is_switched_with_a_reason_and_kept(admin, api_for):
     assert api_for("a_analyst").post("/api/v1/crisis-mode", {"on": False, "reason": "x"}).status_code == 403
     state = admin.get("/api/v1/crisis-mode").json()
     assert state["on"] is True and state["history"][0]["reason"] == "Outage"
+
+
+def test_a_message_is_stored_by_key_and_its_new_text_queued_for_embedding(
+    admin, world, django_capture_on_commit_callbacks
+):
+    body = {"key": "launch-1", "text": "We launched", "tone": "formal"}
+    with mock.patch("personalization.tasks.embed_messages.delay") as queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert admin.post("/api/v1/messages", body).status_code == 200
+        with django_capture_on_commit_callbacks(execute=True):
+            assert admin.post("/api/v1/messages", {**body, "tone": "playful"}).status_code == 200
+    assert queued.call_count == 1  # the text did not change the second time
+    with tenant_context(world.a):
+        message = Message.objects.get(key="launch-1")
+        assert message.tone == "playful" and message.length == len("We launched")
+    assert admin.post("/api/v1/messages", {"key": "bad key!", "text": "x"}).status_code == 400
+
+
+def test_the_channel_list_takes_a_fixed_number_of_queries(admin, django_assert_max_num_queries):
+    _channel(admin)
+    with django_assert_max_num_queries(6):
+        admin.get("/api/v1/channels")
+    for i in range(5):
+        _channel(admin, name=f"Channel {i}")
+    with django_assert_max_num_queries(6):
+        assert len(admin.get("/api/v1/channels").json()["results"]) == 6

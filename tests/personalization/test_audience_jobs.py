@@ -114,3 +114,14 @@ def test_rule_segments_take_only_consented_contacts(in_a):
         name="North", rules=[{"field": "region", "op": "eq", "value": "north"}]
     )
     assert segment.size == len(north) - 1
+
+
+def test_message_topics_feed_interests_and_the_engagement_model(in_a):
+    data = seed()
+    ids = [m.pk for group in data["messages"].values() for m in group]
+    assert services.messages_embed(message_ids=ids) == 4
+    assert services.messages_embed(message_ids=ids) == 0  # already embedded
+    segments = services.segments_retrain()
+    assert "interest_embedding" in segments.features
+    engagement = services.engagement_retrain()
+    assert "topic_embedding" in engagement.features
