@@ -238,6 +238,10 @@ SPECTACULAR_SETTINGS = {
         "ConsentActionEnum": "ethics.models.ConsentAction",
         "ConsentSourceEnum": "ethics.models.ConsentSource",
         "RecordableSourceEnum": "ethics.models.RECORDABLE_SOURCES",
+        "ChannelKindEnum": "personalization.models.ChannelKind",
+        "EngagementKindEnum": "personalization.models.EngagementKind",
+        "SegmentKindEnum": "personalization.models.SegmentKind",
+        "RecommendationKindEnum": "personalization.models.RecommendationKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
