@@ -7,7 +7,6 @@ from typing import Any
 from django import forms
 
 from personalization.models import Channel
-from personalization.records import IMPORT_FORMATS
 
 DAYS = [
     (0, "Monday"),
@@ -24,7 +23,7 @@ MEDIA = [(m, m.capitalize()) for m in ("text", "image", "video", "link")]
 
 class ImportForm(forms.Form):
     file = forms.FileField(help_text="CSV with a header row, or NDJSON; UTF-8, at most 5 MB.")
-    format = forms.ChoiceField(choices=[(f, f.upper()) for f in IMPORT_FORMATS])
+    format = forms.ChoiceField(choices=[("csv", "CSV"), ("ndjson", "NDJSON")])
 
 
 class RecommendForm(forms.Form):
