@@ -9,7 +9,11 @@ class PersonalizationConfig(AppConfig):
     def ready(self) -> None:
         from ethics.personal_data import provider_register
         from ethics.retention import retention_register
-        from personalization.records import PROVIDER, RETENTION
+        from ethics.withdrawal import withdrawal_handler_register
+        from personalization.records import ENGAGEMENT_RETENTION, PROVIDER, RETENTION
+        from personalization.services import segment_memberships_withdraw
 
         provider_register(PROVIDER)
         retention_register(RETENTION)
+        retention_register(ENGAGEMENT_RETENTION)
+        withdrawal_handler_register("personalization.segments", segment_memberships_withdraw)
