@@ -21,6 +21,8 @@ app.conf.task_routes = {
     "listening.tasks.import_upload": {"queue": "ingest"},
     "listening.tasks.deliver_alert": {"queue": "publish"},
     "listening.tasks.refresh_topics": {"queue": "ml"},
+    "personalization.tasks.publish_due": {"queue": "publish"},
+    "personalization.tasks.publish_send": {"queue": "publish"},
 }
 # Publishing must not hold an ingest request when the broker is down: try once more, briefly, then
 # give up (the mention is stored; the sweep queues its enrichment later).
@@ -57,6 +59,11 @@ app.conf.beat_schedule = {
         "task": "tenants.tasks.fan_out",
         "schedule": crontab(minute="*/15"),
         "args": ("listening.tasks.refresh_topics",),
+    },
+    "personalization-publish-due": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute="*"),
+        "args": ("personalization.tasks.publish_due",),
     },
     "ethics-retention": {
         "task": "tenants.tasks.fan_out",

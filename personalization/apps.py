@@ -9,7 +9,10 @@ class PersonalizationConfig(AppConfig):
     def ready(self) -> None:
         from ethics.personal_data import provider_register
         from ethics.retention import retention_register
+        from ethics.withdrawal import withdrawal_handler_register
+        from personalization.publishing import pending_sends_drop_withdrawn
         from personalization.records import PROVIDER, RETENTION
 
         provider_register(PROVIDER)
         retention_register(RETENTION)
+        withdrawal_handler_register("scheduled-post-sends", pending_sends_drop_withdrawn)

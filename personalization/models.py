@@ -60,3 +60,28 @@ class ContactHandle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.network}:{self.handle}"
+
+
+# Scheduled posts and publishing live in their own module; importing them here registers them.
+from personalization.post_models import (  # noqa: E402
+    Campaign,
+    CampaignMember,
+    PostSend,
+    PostTransition,
+    PublishingChannel,
+    PublishingState,
+    ScheduledPost,
+)
+
+__all__ = [
+    "Campaign",
+    "CampaignMember",
+    "Contact",
+    "ContactHandle",
+    "PostSend",
+    "PostTransition",
+    "PublishingChannel",
+    "PublishingState",
+    "ScheduledPost",
+    "StakeholderKind",
+]
