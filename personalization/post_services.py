@@ -407,9 +407,13 @@ def campaign_create(
     return campaign
 
 
-def campaign_engagement_record(*, campaign: Campaign, contact_id: int, count: int = 1) -> int:
-    """Count engagements of a member in the campaign window (holdout members' too: they are the
-    comparison). Returns the rows changed (0 for a contact outside the campaign)."""
-    return CampaignMember.objects.filter(campaign=campaign, contact_id=contact_id).update(
-        engagements=F("engagements") + count
-    )
+def campaign_engagements_record(*, campaign: Campaign, engagements: list[dict[str, int]]) -> int:
+    """Count members' engagements in the campaign window (holdout members' too: they are the
+    comparison), in one transaction. Returns how many entries named a member of the campaign."""
+    counted = 0
+    with transaction.atomic():
+        for entry in engagements:
+            counted += CampaignMember.objects.filter(
+                campaign=campaign, contact_id=entry["contact_id"]
+            ).update(engagements=F("engagements") + entry.get("count", 1))
+    return counted

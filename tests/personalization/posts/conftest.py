@@ -88,7 +88,9 @@ def consenting(email: str, code: str = "outreach", **extra: Any) -> Any:
 ACTOR = post_services.Actor(None, "test")
 
 
-def scheduled(channel: PublishingChannel, *, text: str = "Our status page moved", **extra: Any) -> ScheduledPost:
+def scheduled(
+    channel: PublishingChannel, *, text: str = "Our status page moved", **extra: Any
+) -> ScheduledPost:
     """A post taken through approve and schedule, then made due (its time set to just now)."""
     post = post_services.scheduled_post_create(
         channel=channel, text=text, actor=ACTOR, scheduled_at=timezone.now() + timedelta(hours=1), **extra

@@ -34,7 +34,9 @@ def mastodon_channel(receiver):
 
 
 def email_channel():
-    return post_services.publishing_channel_create(name="Newsletter", kind="email", consent_purpose="outreach")
+    return post_services.publishing_channel_create(
+        name="Newsletter", kind="email", consent_purpose="outreach"
+    )
 
 
 def only_send(post):
@@ -62,7 +64,13 @@ def test_a_failing_webhook_is_retried_with_backoff_then_delivered_once_signed(te
     assert json.loads(hits[-1].body)["post"]["text"] == "Our status page moved"
     post.refresh_from_db()
     assert post.status == PostStatus.SENT
-    assert [t.to_status for t in post.transitions.all()] == ["draft", "approved", "scheduled", "sending", "sent"]
+    assert [t.to_status for t in post.transitions.all()] == [
+        "draft",
+        "approved",
+        "scheduled",
+        "sending",
+        "sent",
+    ]
 
 
 def test_retries_stop_after_the_last_attempt_and_a_person_can_retry(tenant, receiver):
