@@ -13,7 +13,7 @@ from django_tenants.utils import tenant_context
 
 from personalization import publishing
 from personalization.ml.uplift import uplift_estimate
-from personalization.post_models import CampaignGroup, CampaignMember, PostStatus, ScheduledPost
+from personalization.post_models import CampaignGroup, CampaignMember, ScheduledPost
 from tests.personalization.posts.conftest import consenting
 
 
