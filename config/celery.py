@@ -21,6 +21,8 @@ app.conf.task_routes = {
     "listening.tasks.import_upload": {"queue": "ingest"},
     "listening.tasks.deliver_alert": {"queue": "publish"},
     "listening.tasks.refresh_topics": {"queue": "ml"},
+    "personalization.tasks.train_segments": {"queue": "ml"},
+    "personalization.tasks.train_engagement": {"queue": "ml"},
     "personalization.tasks.publish_due": {"queue": "publish"},
     "personalization.tasks.publish_send": {"queue": "publish"},
 }
@@ -69,6 +71,16 @@ app.conf.beat_schedule = {
         "task": "tenants.tasks.fan_out",
         "schedule": crontab(minute=23, hour=2),
         "args": ("ethics.tasks.retention_enforce",),
+    },
+    "personalization-train-segments": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute=10, hour=1),
+        "args": ("personalization.tasks.train_segments",),
+    },
+    "personalization-train-engagement": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute=40, hour=1),
+        "args": ("personalization.tasks.train_engagement",),
     },
     "tenants-purge-expired": {
         "task": "tenants.tasks.purge_expired",

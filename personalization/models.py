@@ -10,6 +10,10 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from pgvector.django import VectorField
+
+from listening.models import EMBEDDING_DIM
+from tenants.crypto import EncryptedTextField
 
 
 class StakeholderKind(models.TextChoices):
@@ -62,8 +66,198 @@ class ContactHandle(models.Model):
         return f"{self.network}:{self.handle}"
 
 
+class ChannelKind(models.TextChoices):
+    SOCIAL = "social", "Social account"
+    EMAIL = "email", "Email list"
+    STATUS_PAGE = "status_page", "Status page"
+    WEBHOOK = "webhook", "Generic webhook"
+    MASTODON = "mastodon", "Mastodon"
+
+
+class Channel(models.Model):
+    """Where the tenant speaks to its audience. `config` holds what is not secret (a list id, an
+    instance URL); `credentials` (tokens, webhook secrets) is encrypted at rest."""
+
+    kind = models.CharField(max_length=16, choices=ChannelKind.choices)
+    name = models.CharField(max_length=100, unique=True)
+    config = models.JSONField(default=dict, blank=True)
+    credentials = EncryptedTextField(blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    """A message (or one variant of a draft) as engagement is learnt from it: its features, and its
+    topic embedding (all-MiniLM-L6-v2) for interests and the topic part of the engagement model."""
+
+    key = models.CharField(max_length=200, unique=True)
+    text = models.TextField(blank=True)
+    tone = models.CharField(max_length=32, default="neutral")
+    media_type = models.CharField(max_length=32, default="text")
+    call_to_action = models.BooleanField(default=False)
+    length = models.PositiveIntegerField(default=0)
+    embedding = VectorField(dimensions=EMBEDDING_DIM, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class EngagementKind(models.TextChoices):
+    DELIVERED = "delivered", "Delivered"
+    OPENED = "opened", "Opened"
+    CLICKED = "clicked", "Clicked"
+    REPLIED = "replied", "Replied"
+    SHARED = "shared", "Shared"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+
+# What counts as engaging with a delivered message (an unsubscribe is a reaction, not engagement).
+ENGAGED_KINDS = (EngagementKind.OPENED, EngagementKind.CLICKED, EngagementKind.REPLIED, EngagementKind.SHARED)
+
+
+class EngagementEvent(models.Model):
+    """One thing a contact did with a message on a channel. Ingest is idempotent on the channel's
+    own event id (`external_id`): a redelivered webhook or a re-sent batch stores nothing twice."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="events")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="engagement_events")
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    kind = models.CharField(max_length=16, choices=EngagementKind.choices)
+    external_id = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id"], name="engagement_event_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "occurred_at"], name="engagement_contact_time"),
+            models.Index(fields=["occurred_at"], name="engagement_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.external_id}"
+
+
+class SegmentKind(models.TextChoices):
+    MODEL = "model", "Learnt from behaviour"
+    RULE = "rule", "Rule (attribute filters)"
+
+
+class Segment(models.Model):
+    """A group of contacts. Learnt segments keep `number`, the core's stable id, across retrains
+    (a retrain that finds the same group again updates this row); rule segments hold their filters."""
+
+    kind = models.CharField(max_length=8, choices=SegmentKind.choices)
+    number = models.PositiveIntegerField(null=True, blank=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    size = models.PositiveIntegerField(default=0)
+    share = models.FloatField(default=0.0)
+    typical_channel = models.CharField(max_length=100, blank=True)
+    typical_time = models.CharField(max_length=32, blank=True)
+    rules = models.JSONField(default=list, blank=True)
+    # A learnt segment the latest model no longer finds is kept (its id is never reused) but retired.
+    is_active = models.BooleanField(default=True)
+    model_version = models.ForeignKey(
+        "ethics.ModelVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "number", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number"], condition=models.Q(kind="model"), name="segment_model_number_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(kind="rule"), name="segment_rule_name_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMembership(models.Model):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="segment_memberships")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "contact"], name="segment_membership_unique"),
+        ]
+        indexes = [models.Index(fields=["contact"], name="segment_membership_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id}:{self.contact_id}"
+
+
+class RecommendationKind(models.TextChoices):
+    VARIANT = "variant", "Message variant"
+    SLOTS = "slots", "Time slots"
+
+
+class Recommendation(models.Model):
+    """One piece of advice given, as given: a data subject's export lists those made for the
+    segments they belong to."""
+
+    kind = models.CharField(max_length=8, choices=RecommendationKind.choices)
+    segment = models.ForeignKey(Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    segment_label = models.CharField(max_length=100)
+    channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=24)
+    basis = models.CharField(max_length=24)
+    exploration = models.BooleanField(default=False)
+    advice = models.JSONField(default=dict)
+    model_version = models.ForeignKey(
+        "ethics.ModelVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_by = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.segment_label}"
+
+
+class CrisisModeChange(models.Model):
+    """Each switch of the tenant's crisis mode, append-only; the latest row is the current state.
+    Timing advice switches off and scheduled posts pause while it is on."""
+
+    on = models.BooleanField()
+    reason = models.TextField()
+    actor = models.CharField(max_length=64)
+    actor_label = models.CharField(max_length=254, blank=True)
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"crisis mode {'on' if self.on else 'off'} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
 # Scheduled posts and publishing live in their own module; importing them here registers them.
-from personalization.post_models import (  # noqa: E402
+from personalization.post_models import (  # noqa: E402, F401
     Campaign,
     CampaignMember,
     PostSend,
@@ -72,16 +266,3 @@ from personalization.post_models import (  # noqa: E402
     PublishingState,
     ScheduledPost,
 )
-
-__all__ = [
-    "Campaign",
-    "CampaignMember",
-    "Contact",
-    "ContactHandle",
-    "PostSend",
-    "PostTransition",
-    "PublishingChannel",
-    "PublishingState",
-    "ScheduledPost",
-    "StakeholderKind",
-]

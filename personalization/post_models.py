@@ -25,6 +25,10 @@ class PublishingChannel(models.Model):
 
     name = models.CharField(max_length=120, unique=True)
     kind = models.CharField(max_length=16, choices=ConnectorKind.choices)
+    # The audience channel this connector publishes to: delivered sends become its engagement events.
+    channel = models.OneToOneField(
+        "personalization.Channel", on_delete=models.SET_NULL, null=True, blank=True, related_name="publishing"
+    )
     # Webhook: the receiver. Mastodon: the instance's base URL (https://mastodon.social).
     url = EncryptedTextField(blank=True, default="")
     webhook_secret = EncryptedTextField(blank=True, default="")

@@ -8,6 +8,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from personalization.models import Channel
 from personalization.post_models import (
     Campaign,
     ConnectorKind,
@@ -50,6 +51,12 @@ class PublishingChannelWriteSerializer(serializers.Serializer):
     webhook_secret = serializers.CharField(max_length=200, required=False, allow_blank=True, write_only=True)
     access_token = serializers.CharField(max_length=500, required=False, allow_blank=True, write_only=True)
     consent_purpose = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    channel = serializers.PrimaryKeyRelatedField(
+        queryset=Channel.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The audience channel whose engagement events record this connector's deliveries.",
+    )
 
 
 class TransitionSerializer(serializers.ModelSerializer):

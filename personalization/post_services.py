@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from ethics.selectors import consented_contacts, purpose_by_code
 from listening.connectors import safe_http
+from personalization.models import Channel
 from personalization.post_models import (
     Campaign,
     CampaignGroup,
@@ -98,6 +99,11 @@ def _channel_validate(channel: PublishingChannel) -> None:
                 purpose_by_code(code=channel.consent_purpose)
             except ValidationError:
                 errors["consent_purpose"] = f"No purpose with the code '{channel.consent_purpose}'."
+    if (
+        channel.channel_id
+        and PublishingChannel.objects.filter(channel_id=channel.channel_id).exclude(pk=channel.pk).exists()
+    ):
+        errors["channel"] = "This audience channel has a publishing connector already."
     if PublishingChannel.objects.filter(name=channel.name).exclude(pk=channel.pk).exists():
         errors["name"] = f"A channel named '{channel.name}' exists already."
     if errors:
@@ -112,8 +118,10 @@ def publishing_channel_create(
     webhook_secret: str = "",
     access_token: str = "",
     consent_purpose: str = "",
+    channel: Channel | None = None,
 ) -> PublishingChannel:
-    channel = PublishingChannel(
+    connector = PublishingChannel(
+        channel=channel,
         name=name,
         kind=kind,
         url=url,
@@ -121,9 +129,9 @@ def publishing_channel_create(
         access_token=access_token,
         consent_purpose=consent_purpose,
     )
-    _channel_validate(channel)
-    channel.save()
-    return channel
+    _channel_validate(connector)
+    connector.save()
+    return connector
 
 
 # Posts ------------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from django.utils import timezone
 
 from ethics.selectors import consented_contacts
 from listening.connectors import safe_http, webhook
+from personalization.models import EngagementEvent, EngagementKind
 from personalization.post_models import (
     CampaignGroup,
     CampaignMember,
@@ -56,6 +57,7 @@ from personalization.post_models import (
     SendStatus,
 )
 from personalization.post_services import SYSTEM, _transition
+from personalization.services import message_upsert
 from tenants.services import tenant_url
 
 logger = logging.getLogger(__name__)
@@ -186,9 +188,40 @@ def _finish(send: PostSend, status: str, error: str) -> PostSend:
         send.status, send.last_error = status, error[:2000]
         if status == SendStatus.DELIVERED:
             send.sent_at = timezone.now()
+            _delivered_event(send)
         send.save(update_fields=["status", "last_error", "sent_at", "external_id"])
         _post_settle(send.post)
     return send
+
+
+def _delivered_event(send: PostSend) -> None:
+    """A delivery to a contact on a connector linked to an audience channel is an engagement event
+    of that channel, for the post as a message: what the engagement model and uplift learn from.
+    Keyed by the send's idempotency key, so it is stored once however often this runs."""
+    post = send.post
+    audience_channel = post.channel.channel_id
+    if send.contact_id is None or audience_channel is None:
+        return
+    message = message_upsert(
+        key=f"post:{post.pk}",
+        text=post.text,
+        tone=post.tone or "neutral",
+        media_type=post.media_type,
+        call_to_action=bool(post.call_to_action),
+    )
+    EngagementEvent.objects.bulk_create(
+        [
+            EngagementEvent(
+                channel_id=audience_channel,
+                contact_id=send.contact_id,
+                message=message,
+                kind=EngagementKind.DELIVERED,
+                external_id=f"send:{send.idempotency_key}",
+                occurred_at=send.sent_at or timezone.now(),
+            )
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def _failed(send: PostSend, message: str, *, retryable: bool) -> PostSend:

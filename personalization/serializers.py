@@ -8,7 +8,17 @@ from zoneinfo import available_timezones
 
 from rest_framework import serializers
 
-from personalization.models import Contact, StakeholderKind
+from personalization.models import (
+    Channel,
+    ChannelKind,
+    Contact,
+    CrisisModeChange,
+    EngagementKind,
+    Recommendation,
+    Segment,
+    StakeholderKind,
+)
+from personalization.records import INGEST_MAX_ITEMS
 
 MAX_ATTRIBUTES_BYTES = 8_192
 MAX_HANDLES = 20
@@ -76,3 +86,199 @@ class ContactWriteSerializer(serializers.Serializer):
         if not self.partial and not (attrs.get("name") or attrs.get("email") or attrs.get("handles")):
             raise serializers.ValidationError("A contact needs a name, an email or a handle.")
         return attrs
+
+
+# Audience: import, channels, messages, engagement ------------------------------------------------
+
+
+class ContactImportSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV (header row) or NDJSON, UTF-8, at most 5 MB")
+    format = serializers.ChoiceField(choices=["csv", "ndjson"], required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "format" not in attrs:
+            name = attrs["file"].name.lower()
+            attrs["format"] = "ndjson" if name.endswith((".ndjson", ".jsonl")) else "csv"
+        return attrs
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ContactImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    consents_recorded = serializers.IntegerField()
+    errors = ImportErrorSerializer(many=True)
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    has_credentials = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Channel
+        fields = ["id", "kind", "name", "config", "has_credentials", "is_active", "created_at"]
+        read_only_fields = fields
+
+    def get_has_credentials(self, channel: Channel) -> bool:
+        return bool(channel.credentials)
+
+
+class ChannelWriteSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    name = serializers.CharField(max_length=100)
+    config = serializers.DictField(required=False, default=dict)
+    # Write-only: a channel's secret is never returned, only whether it has one.
+    credentials = serializers.CharField(max_length=4000, required=False, allow_blank=True, write_only=True)
+    is_active = serializers.BooleanField(required=False)
+
+    def validate_config(self, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value)) > MAX_ATTRIBUTES_BYTES:
+            raise serializers.ValidationError(f"At most {MAX_ATTRIBUTES_BYTES} bytes of configuration.")
+        return value
+
+
+class MessageSerializer(serializers.Serializer):
+    key = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$", help_text="your id for the message")
+    text = serializers.CharField(max_length=10_000, allow_blank=True)
+    tone = serializers.RegexField(r"^[a-z][a-z_-]{0,31}$", default="neutral")
+    media_type = serializers.RegexField(r"^[a-z][a-z_-]{0,31}$", default="text")
+    call_to_action = serializers.BooleanField(default=False)
+
+
+class EngagementItemSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=200)
+    contact = serializers.IntegerField(min_value=1)
+    kind = serializers.ChoiceField(choices=EngagementKind.choices)
+    occurred_at = serializers.DateTimeField()
+    message = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class EngagementBatchSerializer(serializers.Serializer):
+    events = EngagementItemSerializer(many=True, allow_empty=False)
+
+    def validate_events(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(value) > INGEST_MAX_ITEMS:
+            raise serializers.ValidationError(f"At most {INGEST_MAX_ITEMS} events per request.")
+        return value
+
+
+class IngestErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class EngagementResultSerializer(serializers.Serializer):
+    stored = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    errors = IngestErrorSerializer(many=True)
+
+
+# Segments, crisis mode, recommendations -----------------------------------------------------------
+
+
+class SegmentSerializer(serializers.ModelSerializer):
+    members = serializers.IntegerField(read_only=True, help_text="consented members now")
+
+    class Meta:
+        model = Segment
+        fields = [
+            "id",
+            "kind",
+            "number",
+            "name",
+            "description",
+            "size",
+            "members",
+            "share",
+            "typical_channel",
+            "typical_time",
+            "rules",
+            "is_active",
+            "model_version",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class RuleSerializer(serializers.Serializer):
+    field = serializers.CharField(max_length=100)
+    op = serializers.CharField(max_length=8)
+    value = serializers.JSONField()
+
+
+class RuleSegmentSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    rules = RuleSerializer(many=True, allow_empty=False)
+
+    def validate_rules(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(value) > 20:
+            raise serializers.ValidationError("At most 20 filters.")
+        return value
+
+
+class CrisisModeSerializer(serializers.Serializer):
+    on = serializers.BooleanField()
+    reason = serializers.CharField(max_length=2000)
+
+
+class CrisisModeChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CrisisModeChange
+        fields = ["on", "reason", "actor", "actor_label", "changed_at"]
+        read_only_fields = fields
+
+
+class VariantSerializer(serializers.Serializer):
+    key = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+    text = serializers.CharField(max_length=10_000)
+    tone = serializers.RegexField(r"^[a-z][a-z_-]{0,31}$", default="neutral")
+    media_type = serializers.RegexField(r"^[a-z][a-z_-]{0,31}$", default="text")
+    call_to_action = serializers.BooleanField(default=False)
+
+
+class VariantRequestSerializer(serializers.Serializer):
+    channel = serializers.IntegerField(min_value=1)
+    variants = VariantSerializer(many=True, allow_empty=False)
+    hour_of_week = serializers.IntegerField(min_value=0, max_value=167, help_text="0 = Monday 00:00")
+    segments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=50
+    )
+
+    def validate_variants(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(value) > 10:
+            raise serializers.ValidationError("At most 10 variants.")
+        if len({v["key"] for v in value}) != len(value):
+            raise serializers.ValidationError("Variant keys must be unique.")
+        return value
+
+
+class SlotRequestSerializer(serializers.Serializer):
+    channel = serializers.IntegerField(min_value=1)
+    segments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=50
+    )
+
+
+class RecommendationSerializer(serializers.ModelSerializer):
+    channel = serializers.CharField(source="channel.name", default=None)
+
+    class Meta:
+        model = Recommendation
+        fields = [
+            "id",
+            "kind",
+            "segment",
+            "segment_label",
+            "channel",
+            "status",
+            "basis",
+            "exploration",
+            "advice",
+            "model_version",
+            "created_at",
+        ]
+        read_only_fields = fields

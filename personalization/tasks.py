@@ -1,9 +1,33 @@
-"""Personalization's Celery tasks: thin, tenant-bound, retried; the work is in the services."""
+"""Personalization's worker jobs: the two trainings (queue `ml`), rule-segment refresh, and
+publishing (queue `publish`). Each takes ids, runs inside the sender's tenant, and calls one service."""
 
 from __future__ import annotations
 
-from personalization import publishing
+from personalization import publishing, services
+from personalization.models import Segment, SegmentKind
 from tenants.tasking import tenant_task
+
+
+@tenant_task()
+def train_segments() -> int | None:
+    """Nightly per tenant (and on demand): retrain segments; the version's id, or None."""
+    version = services.segments_retrain()
+    return version.pk if version is not None else None
+
+
+@tenant_task()
+def train_engagement() -> int | None:
+    """Nightly per tenant, after the segments: retrain the engagement model."""
+    version = services.engagement_retrain()
+    return version.pk if version is not None else None
+
+
+@tenant_task()
+def refresh_rule_segment(segment_id: int) -> int:
+    segment = Segment.objects.filter(pk=segment_id, kind=SegmentKind.RULE).first()
+    if segment is None:
+        return 0  # deleted since it was queued
+    return services.segment_rule_refresh(segment=segment)
 
 
 @tenant_task()

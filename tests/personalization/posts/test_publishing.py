@@ -250,3 +250,66 @@ def test_a_held_post_sends_nothing(tenant, receiver):
     assert publishing.post_send_attempt(send_id=send.pk) is None
     assert ScheduledPost.objects.get(pk=post.pk).status == PostStatus.PAUSED
     assert receiver.seen == []
+
+
+def test_a_delivery_is_recorded_once_as_an_engagement_event_of_the_audience_channel(tenant, mailoutbox):
+    from personalization.models import EngagementEvent
+    from personalization.services import channel_create
+
+    audience = channel_create(kind="email", name="Customers list", config={})
+    connector = post_services.publishing_channel_create(
+        name="Newsletter", kind="email", consent_purpose="outreach", channel=audience
+    )
+    ada = consenting("ada@example.org")
+    post = scheduled(connector, tone="empathetic", call_to_action="Read more")
+    publishing.posts_publish_due()
+    send = only_send(post)
+    publishing.post_send_attempt(send_id=send.pk)
+    publishing._delivered_event(PostSend.objects.select_related("post__channel").get(pk=send.pk))  # again
+    (event,) = EngagementEvent.objects.filter(channel=audience)
+    assert event.contact_id == ada.pk and event.kind == "delivered"
+    assert event.external_id == f"send:{send.idempotency_key}"
+    assert event.message.key == f"post:{post.pk}" and event.message.tone == "empathetic"
+    assert event.message.call_to_action is True
+    with pytest.raises(ValidationError) as error:
+        post_services.publishing_channel_create(
+            name="Second", kind="email", consent_purpose="outreach", channel=audience
+        )
+    assert "channel" in error.value.message_dict
+
+
+def test_crisis_mode_pauses_every_post_and_lifting_it_frees_them(tenant, receiver, world):
+    from personalization.services import crisis_mode_set
+
+    channel = webhook_channel(receiver)
+    due = scheduled(channel)
+    future = post_services.scheduled_post_create(
+        channel=channel,
+        text="Later",
+        actor=post_services.SYSTEM,
+        scheduled_at=timezone.now() + timedelta(days=1),
+    )
+    post_services.scheduled_post_approve(post=future, actor=post_services.SYSTEM)
+    future = post_services.scheduled_post_schedule(post=future, actor=post_services.SYSTEM)
+    crisis_mode_set(on=True, reason="Outage incident #4", actor=world.users["a_admin"])
+    assert publishing.posts_publish_due() == 0 and receiver.seen == []
+    for post in (due, future):
+        post.refresh_from_db()
+        assert post.status == PostStatus.PAUSED and post.pause_scope == "tenant"
+        assert post.pause_reason == "Crisis mode: Outage incident #4"
+        assert post.transitions.last().actor_label == "a-admin@example.com"
+    # Scheduled during the crisis: held at once.
+    during = scheduled(webhook_channel_named(receiver, "Hook 2"))
+    assert during.status == PostStatus.PAUSED
+    crisis_mode_set(on=False, reason="Resolved", actor=None)
+    due.refresh_from_db()
+    future.refresh_from_db()
+    assert due.status == PostStatus.NEEDS_RESCHEDULE  # its time passed while held: a person decides
+    assert future.status == PostStatus.SCHEDULED
+    assert future.transitions.last().actor_label == "crisis mode"
+
+
+def webhook_channel_named(receiver, name):
+    return post_services.publishing_channel_create(
+        name=name, kind="webhook", url=receiver.url("/hook"), webhook_secret="s3cret"
+    )

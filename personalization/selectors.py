@@ -1,0 +1,57 @@
+"""Reads of personalization. Anything about contacts goes through the consent gate."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+
+from ethics.selectors import consented_contacts
+from personalization.models import Channel, CrisisModeChange, Recommendation, Segment
+
+PERSONALIZATION = "personalization"
+
+
+def channel_list() -> QuerySet[Channel]:
+    return Channel.objects.order_by("name", "id")
+
+
+def channel_get(*, channel_id: int) -> Channel:
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is None:
+        raise Http404("No such channel")
+    return channel
+
+
+def segment_list(*, include_retired: bool = False) -> QuerySet[Segment]:
+    """Segments with their current size among consented contacts (a withdrawn member is not
+    counted even before the worker removes the membership)."""
+    segments = Segment.objects.all() if include_retired else Segment.objects.filter(is_active=True)
+    consented = consented_contacts(purpose=PERSONALIZATION).values("pk")
+    return segments.annotate(
+        members=Count("memberships", filter=Q(memberships__contact_id__in=consented))
+    ).order_by("kind", "number", "name", "id")
+
+
+def segment_get(*, segment_id: int) -> Segment:
+    segment = segment_list().filter(pk=segment_id).first()
+    if segment is None:
+        raise Http404("No such segment")
+    return segment
+
+
+def segment_members(*, segment: Segment) -> QuerySet:
+    """The segment's contacts that may be targeted now (the gate, not just the membership rows)."""
+    return consented_contacts(purpose=PERSONALIZATION).filter(segment_memberships__segment=segment)
+
+
+def crisis_mode_on() -> bool:
+    latest = CrisisModeChange.objects.order_by("-changed_at", "-id").values_list("on", flat=True).first()
+    return bool(latest)
+
+
+def crisis_mode_history() -> QuerySet[CrisisModeChange]:
+    return CrisisModeChange.objects.order_by("-changed_at", "-id")
+
+
+def recommendation_list() -> QuerySet[Recommendation]:
+    return Recommendation.objects.select_related("segment", "channel").order_by("-created_at", "-id")

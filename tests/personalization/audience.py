@@ -1,0 +1,81 @@
+"""Seeding for the audience tests: consented contacts in two behaviour groups with deliveries and
+engagement on two channels, written through the records and consent services."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from ethics.models import FairnessSettings, Purpose
+from ethics.services import ConsentEntry, consent_record_many
+from personalization.models import Channel, EngagementEvent, Message
+from personalization.records import contact_create
+
+ONLY_REGION = [{"name": "region", "source": "field", "key": "region"}]
+
+
+def fairness_region_only() -> None:
+    FairnessSettings.objects.update_or_create(pk=1, defaults={"sensitive_attributes": ONLY_REGION})
+
+
+def seed(*, per_group: int = 100, biased: bool = False, now: datetime | None = None) -> dict[str, Any]:
+    """Group "mail" reads email at 09:00 local on weekdays, group "social" engages on Mastodon at
+    20:00. Regions alternate within each group (fair), or follow the group (biased)."""
+    now = now or timezone.now()
+    mail = Channel.objects.create(kind="email", name="Newsletter")
+    social = Channel.objects.create(kind="mastodon", name="Mastodon")
+    messages = {
+        "mail": [
+            Message.objects.create(
+                key=f"mail-{i}", text="Release notes " * (i + 2), tone="formal", length=40 + i
+            )
+            for i in range(2)
+        ],
+        "social": [
+            Message.objects.create(
+                key=f"social-{i}", text="Come see us", tone="playful", media_type="image", call_to_action=True
+            )
+            for i in range(2)
+        ],
+    }
+    personalization = Purpose.objects.get(code="personalization")
+    contacts: dict[str, list[Any]] = {"mail": [], "social": []}
+    events = []
+    for group, channel, hour in (("mail", mail, 9), ("social", social, 20)):
+        for i in range(per_group):
+            region = ("north" if group == "mail" else "south") if biased else ("north", "south")[i % 2]
+            contact = contact_create(name=f"{group} {i}", email=f"{group}{i}@example.org", region=region)
+            contacts[group].append(contact)
+            for day in range(1, 11):
+                sent = (now - timedelta(days=day)).replace(hour=hour, minute=0, second=0, microsecond=0)
+                message = messages[group][day % 2]
+                key = f"{contact.pk}-{day}"
+                events.append(
+                    EngagementEvent(
+                        channel=channel,
+                        contact=contact,
+                        message=message,
+                        kind="delivered",
+                        external_id=f"d-{key}",
+                        occurred_at=sent,
+                    )
+                )
+                if day % 3:
+                    events.append(
+                        EngagementEvent(
+                            channel=channel,
+                            contact=contact,
+                            message=message,
+                            kind="opened",
+                            external_id=f"o-{key}",
+                            occurred_at=sent + timedelta(minutes=5),
+                        )
+                    )
+    EngagementEvent.objects.bulk_create(events)
+    everyone = contacts["mail"] + contacts["social"]
+    consent_record_many(
+        entries=[ConsentEntry(c, personalization, "grant") for c in everyone], source="api", actor="test"
+    )
+    return {"mail": mail, "social": social, "contacts": contacts, "messages": messages}
