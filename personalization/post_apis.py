@@ -269,8 +269,8 @@ class ScheduledPostApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
     def sends(self, request: Request, pk: str) -> Response:
         """Each recipient's send: status, attempts, last error, next retry, the remote id."""
         sends = post_selectors.post_send_list(post=self.get_object())
-        page = self.paginator.paginate_queryset(sends, request, view=self)
-        return self.paginator.get_paginated_response(PostSendSerializer(page, many=True).data)
+        page = self.paginate_queryset(sends)
+        return self.get_paginated_response(PostSendSerializer(page, many=True).data)
 
     @extend_schema(
         parameters=[

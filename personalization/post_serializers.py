@@ -247,7 +247,8 @@ class EngagementCountSerializer(serializers.Serializer):
 
 
 class EngagementsInSerializer(serializers.Serializer):
-    engagements = EngagementCountSerializer(many=True, allow_empty=False, max_length=10_000)
+    # DRF passes max_length on to the ListSerializer (3.14+); the type stubs do not know it yet.
+    engagements = EngagementCountSerializer(many=True, allow_empty=False, max_length=10_000)  # type: ignore[call-arg]
 
 
 class UpliftQuerySerializer(serializers.Serializer):

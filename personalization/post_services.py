@@ -15,6 +15,7 @@ while held goes to `needs_reschedule` and waits for a person.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -309,7 +310,7 @@ def posts_held_by(*, target: PauseTarget) -> QuerySet[ScheduledPost]:
     """The posts a pause at `target` would hold (the preview), or holds now (for a resume)."""
     posts = ScheduledPost.objects.select_related("channel")
     if target.scope == PauseScope.POST:
-        return posts.filter(pk=target.post.pk if target.post else None)
+        return posts.filter(pk=target.post.pk) if target.post is not None else posts.none()
     if target.scope == PauseScope.CHANNEL:
         return posts.filter(channel=target.channel)
     return posts.all()
@@ -394,7 +395,7 @@ def campaign_create(
         errors["consent_purpose"] = f"No purpose with the code '{consent_purpose}'."
     if errors:
         raise ValidationError(errors)
-    chosen_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**62)
+    chosen_seed = seed if seed is not None else secrets.randbelow(2**62)
     with transaction.atomic():
         campaign = Campaign.objects.create(
             name=name, consent_purpose=consent_purpose, holdout_fraction=holdout_fraction, seed=chosen_seed

@@ -165,7 +165,7 @@ def post_send_attempt(*, send_id: int) -> PostSend | None:
                     "outcome unknown: the worker stopped after handing the message to the mail server; "
                     "not sent again (check the mailbox, then reschedule if it did not arrive)",
                 )
-        if send.contact_id is not None and not _still_consented(send):
+        if send.contact_id is not None and not _still_consented(send, send.contact_id):
             return _finish(send, SendStatus.SKIPPED, "consent withdrawn before sending")
         send.status, send.claimed_at, send.next_retry_at = SendStatus.SENDING, now, None
         send.attempts += 1
@@ -178,9 +178,9 @@ def post_send_attempt(*, send_id: int) -> PostSend | None:
     return _finish(send, SendStatus.DELIVERED, "")
 
 
-def _still_consented(send: PostSend) -> bool:
+def _still_consented(send: PostSend, contact_id: int) -> bool:
     purpose = send.post.channel.consent_purpose
-    return consented_contacts(purpose=purpose).filter(pk=send.contact_id).exists()
+    return consented_contacts(purpose=purpose).filter(pk=contact_id).exists()
 
 
 def _finish(send: PostSend, status: str, error: str) -> PostSend:
@@ -378,10 +378,12 @@ def _send_email(send: PostSend) -> str:
     from ethics.services import preference_token
 
     post = send.post
+    if send.contact_id is None:
+        raise SendFailed("an email send needs a contact", retryable=False)
     contact = consented_contacts(purpose=post.channel.consent_purpose).filter(pk=send.contact_id).first()
     if contact is None or not contact.email:
         raise SendFailed("the contact has no email address any more", retryable=False)
-    preferences = tenant_url(connection.tenant, f"/preferences/{preference_token(contact=contact)}/")  # type: ignore[arg-type]
+    preferences = tenant_url(connection.tenant, f"/preferences/{preference_token(contact=contact)}/")  # type: ignore[attr-defined]
     lines = [post.text]
     if post.call_to_action:
         lines += ["", post.call_to_action]

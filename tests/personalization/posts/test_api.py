@@ -312,3 +312,48 @@ def test_uplift_report_arithmetic(editor, channel, world):
         f"/api/v1/campaigns/{campaign['id']}/engagements", {"engagements": [{"contact_id": -1}]}
     )
     assert bad.status_code == 400
+
+
+def test_uplift_compares_contacts_reached_at_recommended_slots_with_those_reached_by_hand(
+    editor, channel, world
+):
+    with tenant_context(world.a):
+        contacts = [consenting(f"r{i}@example.org", language="en" if i % 2 else "de") for i in range(12)]
+    campaign = editor.post(
+        "/api/v1/campaigns",
+        {"name": "Slots", "consent_purpose": "outreach", "holdout_fraction": 0.01, "seed": 3},
+    ).json()
+    slot = {"start": later(3), "score": 0.4}
+    recommended = editor.post(
+        "/api/v1/posts/from-slot",
+        {
+            "channel": channel["id"],
+            "text": "At the slot",
+            "slot": slot,
+            "campaign": campaign["id"],
+            "targeting": {"language": "en"},
+        },
+    ).json()
+    by_hand = draft(editor, channel, campaign=campaign["id"], targeting={"language": "de"})
+    for post in (recommended, by_hand):
+        editor.post(f"/api/v1/posts/{post['id']}/approve", {})
+        editor.post(f"/api/v1/posts/{post['id']}/schedule", {})
+    with tenant_context(world.a):
+        ScheduledPost.objects.filter(pk__in=[recommended["id"], by_hand["id"]]).update(
+            scheduled_at=timezone.now()
+        )
+        publishing.posts_publish_due()
+        for post in ScheduledPost.objects.filter(pk__in=[recommended["id"], by_hand["id"]]):
+            for send_id in post.sends.values_list("pk", flat=True):
+                publishing.post_send_attempt(send_id=send_id)
+        groups = dict(
+            CampaignMember.objects.filter(campaign_id=campaign["id"]).values_list("contact_id", "group")
+        )
+    english = {c.pk for c in contacts if c.language == "en"}
+    engaged = [{"contact_id": c.pk, "count": 3 if c.pk in english else 1} for c in contacts]
+    editor.post(f"/api/v1/campaigns/{campaign['id']}/engagements", {"engagements": engaged})
+    report = editor.get(f"/api/v1/campaigns/{campaign['id']}/uplift").json()["recommended_vs_not"]
+    treated_en = [pk for pk in english if groups[pk] == "treated"]
+    treated_de = [c.pk for c in contacts if c.pk not in english and groups[c.pk] == "treated"]
+    assert report["treated_n"] == len(treated_en) and report["holdout_n"] == len(treated_de)
+    assert report["difference"] == pytest.approx(2.0) and report["treated_mean"] == pytest.approx(3.0)
