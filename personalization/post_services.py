@@ -217,20 +217,30 @@ def scheduled_post_from_slot(
 
 
 def scheduled_post_update(*, post: ScheduledPost, actor: Actor, **changes: Any) -> ScheduledPost:
-    """Edit a post not yet out. New content returns an approved or scheduled post to draft."""
+    """Edit a post not yet out. New content returns an approved or scheduled post to draft (a held
+    one returns to draft when resumed); a scheduled post's new time must be in the future."""
     with transaction.atomic():
         post = ScheduledPost.objects.select_for_update().select_related("channel").get(pk=post.pk)
-        if post.status in (PostStatus.SENDING, PostStatus.SENT):
-            raise ValidationError({"status": f"A {post.get_status_display().lower()} post cannot change."})
+        if post.status in (PostStatus.SENDING, PostStatus.SENT) or post.paused_from == PostStatus.SENDING:
+            raise ValidationError({"status": "A post that has started going out cannot change."})
         content_changed = any(
             field in changes and changes[field] != getattr(post, field) for field in CONTENT_FIELDS
         )
+        moved = "scheduled_at" in changes and changes["scheduled_at"] != post.scheduled_at
         for field, value in changes.items():
             setattr(post, field, value)
         _post_validate(post)
+        waiting = post.status == PostStatus.SCHEDULED or post.paused_from == PostStatus.SCHEDULED
+        if moved and waiting and (post.scheduled_at is None or post.scheduled_at <= timezone.now()):
+            raise ValidationError({"scheduled_at": "A scheduled post needs a time in the future."})
         if content_changed and post.status in (PostStatus.APPROVED, PostStatus.SCHEDULED):
             _transition(post, PostStatus.DRAFT, actor=actor, reason="content edited: needs approval again")
             post.approved_by_id = None
+        elif content_changed and post.paused_from in (PostStatus.APPROVED, PostStatus.SCHEDULED):
+            _transition(
+                post, PostStatus.PAUSED, actor=actor, reason="content edited: back to draft when resumed"
+            )
+            post.paused_from, post.approved_by_id = PostStatus.DRAFT, None
         post.updated_at = timezone.now()
         post.save()
     return post

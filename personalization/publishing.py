@@ -244,7 +244,12 @@ def _post_settle(post: ScheduledPost) -> None:
         return
     delivered = locked.sends.filter(status=SendStatus.DELIVERED).count()
     failed = locked.sends.filter(status=SendStatus.FAILED).count()
-    if delivered or not failed:
+    if not locked.sends.exists():
+        # Nobody to send to (no consenting contact matches): a person should know, not a silent "sent".
+        _transition(
+            locked, PostStatus.FAILED, actor=SYSTEM, reason="no recipient: no consenting contact matches"
+        )
+    elif delivered or not failed:
         _transition(locked, PostStatus.SENT, actor=SYSTEM, reason=f"{delivered} delivered, {failed} failed")
     else:
         _transition(locked, PostStatus.FAILED, actor=SYSTEM, reason=f"all {failed} sends failed")

@@ -357,3 +357,24 @@ def test_uplift_compares_contacts_reached_at_recommended_slots_with_those_reache
     treated_de = [c.pk for c in contacts if c.pk not in english and groups[c.pk] == "treated"]
     assert report["treated_n"] == len(treated_en) and report["holdout_n"] == len(treated_de)
     assert report["difference"] == pytest.approx(2.0) and report["treated_mean"] == pytest.approx(3.0)
+
+
+def test_edits_cannot_slip_past_approval_or_into_the_past(editor, channel):
+    post = scheduled(editor, channel)
+    editor.post(f"/api/v1/posts/{post['id']}/pause", {"reason": "hold"})
+    edited = editor.patch(f"/api/v1/posts/{post['id']}", {"text": "Rewritten while held"}).json()
+    assert edited["status"] == "paused"
+    assert editor.post(f"/api/v1/posts/{post['id']}/resume", {}).json()["posts"][0]["status"] == "draft"
+    other = scheduled(editor, channel)
+    past = (timezone.now() - timedelta(minutes=1)).isoformat()
+    moved = editor.patch(f"/api/v1/posts/{other['id']}", {"scheduled_at": past})
+    assert moved.status_code == 400 and "scheduled_at" in moved.json()["error"]["fields"]
+
+
+def test_a_post_with_nobody_to_reach_fails_visibly(editor, channel, world):
+    post = scheduled(editor, channel)  # no consenting contact exists
+    with tenant_context(world.a):
+        ScheduledPost.objects.filter(pk=post["id"]).update(scheduled_at=timezone.now())
+        publishing.posts_publish_due()
+    answer = editor.get(f"/api/v1/posts/{post['id']}").json()
+    assert answer["status"] == "failed" and answer["transitions"][-1]["reason"].startswith("no recipient")
