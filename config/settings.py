@@ -266,6 +266,12 @@ LISTENING_TOPICS_SAMPLE_CAP = env.int("LISTENING_TOPICS_SAMPLE_CAP", default=20_
 # Preference-page requests per client address per minute (the page needs no account).
 ETHICS_PREFERENCE_RATE_PER_MINUTE = env.int("ETHICS_PREFERENCE_RATE_PER_MINUTE", default=30)
 
+# Personalization ---------------------------------------------------------------------------------
+# Share of advice that tries an untried slot or variant (so advice does not only repeat history),
+# and the deliveries a segment needs on a channel before the model's own estimate is trusted.
+PERSONALIZATION_EXPLORATION_RATE = env.float("PERSONALIZATION_EXPLORATION_RATE", default=0.1)
+PERSONALIZATION_MIN_EXPOSURES = env.int("PERSONALIZATION_MIN_EXPOSURES", default=1000)
+
 # Celery ------------------------------------------------------------------------------------------
 # The embedded default is a real worker process on a filesystem transport: no service to install.
 CELERY_BROKER_URL = (

@@ -9,6 +9,7 @@ from listening import alert_views
 from listening import views as listening_views
 from listening.urls import api_urls as listening_api_urls
 from personalization import post_views
+from personalization import views as personalization_views
 from personalization.urls import api_urls as personalization_api_urls
 from tenants import views
 from tenants.urls import tenant_api_urls
@@ -22,6 +23,8 @@ urlpatterns = [
     *alert_views.portal_urlpatterns,
     *listening_views.portal_urlpatterns,
     *ethics_views.portal_urlpatterns,
+    # Before the tenant's section pages: /audience/ replaces its empty-state page.
+    *personalization_views.portal_urlpatterns,
     *post_views.portal_urlpatterns,
     *views.tenant_urlpatterns,
 ]

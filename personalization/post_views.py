@@ -75,6 +75,7 @@ def calendar_view(request: HttpRequest, access: Access) -> HttpResponse:
         request,
         "personalization/calendar.html",
         {
+            "tab": "calendar",
             "view": view,
             "day": day,
             "today": timezone.localdate(),

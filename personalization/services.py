@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
@@ -38,11 +39,13 @@ from ethics.services import (
     thresholds_for,
 )
 from personalization import post_services
-from personalization.ml.engagement import EngagementModel, Reason, engagement_train
+from personalization.ml.engagement import EngagementModel, Reason, engagement_train, slot_label
 from personalization.ml.recommend import (
     CRISIS_NOTE,
     NOT_ENOUGH_DATA,
     PAUSED,
+    Estimate,
+    RecommendConfig,
     slots_recommend,
     variants_recommend,
 )
@@ -215,7 +218,7 @@ def _hour_of_week(moments: pd.Series, zones: pd.Series) -> pd.Series:
     out = pd.Series(0, index=moments.index, dtype=np.int64)
     for zone, rows in moments.groupby(zones):
         local = rows.dt.tz_convert(ZoneInfo(str(zone)))
-        out.loc[rows.index] = (local.dt.dayofweek * 24 + local.dt.hour).to_numpy(np.int64)
+        out.loc[rows.index] = (local.dt.day_of_week * 24 + local.dt.hour).to_numpy(np.int64)
     return out
 
 
@@ -489,6 +492,15 @@ NO_MODEL_NOTE = "No engagement model is active yet (none trained, or none passed
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, Estimate):
+        # Rates here are engaged deliveries per delivery, so a probability: the log-link model and
+        # its widened interval can overshoot 1 where history is thin, which no reader should see.
+        return {
+            "rate": min(max(value.rate, 0.0), 1.0),
+            "low": min(max(value.low, 0.0), 1.0),
+            "high": min(max(value.high, 0.0), 1.0),
+            "confidence": value.confidence,
+        }
     if isinstance(value, Reason):
         return {"group": value.group, "label": value.label, "effect": value.effect, "text": value.text}
     if is_dataclass(value) and not isinstance(value, type):
@@ -507,6 +519,13 @@ def _jsonable(value: Any) -> Any:
 def _targets(segments: list[Segment]) -> list[tuple[Segment | None, str]]:
     """(segment row, label the model knows it by); without learnt segments, everyone as one."""
     return [(s, str(s.number)) for s in segments] or [(None, ALL_CONTACTS)]
+
+
+def _config() -> RecommendConfig:
+    return RecommendConfig(
+        exploration_rate=settings.PERSONALIZATION_EXPLORATION_RATE,
+        min_exposures=settings.PERSONALIZATION_MIN_EXPOSURES,
+    )
 
 
 def _actor(user: User | None) -> str:
@@ -556,6 +575,7 @@ def variants_advise(
             segments=[label for _, label in targets],
             channel=channel.name,
             hour_of_week=hour_of_week,
+            config=_config(),
         )
         for (segment, label), advice in zip(targets, advice_list, strict=True):
             rows.append(
@@ -607,11 +627,19 @@ def slots_advise(
             version = None
         else:
             model, version = loaded
+            advice_zone = _segment_zone(segment)
             advice = _jsonable(
                 slots_recommend(
-                    model=model, segment=label, channel=channel.name, now=now, timezone=_segment_zone(segment)
+                    model=model,
+                    segment=label,
+                    channel=channel.name,
+                    now=now,
+                    timezone=advice_zone,
+                    config=_config(),
                 )
             )
+            for slot in advice["slots"]:
+                slot["label"] = f"{slot_label(slot['hour_of_week'])} ({advice_zone})"
         rows.append(
             _recommendation(RecommendationKind.SLOTS, segment, label, channel, advice, version, actor)
         )

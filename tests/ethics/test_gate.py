@@ -21,7 +21,14 @@ from tests.ethics.conftest import make_contact, record
 PERSONALIZATION = Path(settings.BASE_DIR) / "personalization"
 # Models that hold a contact's data directly: only the gate and the records module query them.
 PERSONAL_MODELS = {"Contact", "ContactHandle", "ConsentInterval", "ConsentEvidence", "ConsentEvent"}
-PERSONAL_TABLES = ("personalization_contact", "ethics_consentinterval", "ethics_consentevidence")
+PERSONAL_TABLES = (
+    "personalization_contact",
+    "ethics_consentinterval",
+    "ethics_consentevidence",
+    # What a contact did and which segments hold them: ORM reads of these join the gate.
+    "personalization_engagementevent",
+    "personalization_segmentmembership",
+)
 # Records management (create, list, correct, export, erase: the controller's administration, never
 # processing for a purpose) and the models themselves.
 ALLOWED_MODULES = {"models.py", "records.py"}

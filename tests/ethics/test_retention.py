@@ -75,6 +75,7 @@ def test_the_dry_run_says_what_the_daily_task_then_removes(admin, aged, world):
     admin.call("PUT", "/api/v1/retention/policy", {"periods": {"mentions": 100}})
     assert {line["kind"]: line["would_remove"] for line in admin.get("/api/v1/retention/dry-run").json()} == {
         "contacts": 1,
+        "engagement_events": 0,
         "mentions": 2,
     }
     with tenant_context(world.a):

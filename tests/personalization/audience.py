@@ -21,8 +21,9 @@ def fairness_region_only() -> None:
 
 
 def seed(*, per_group: int = 100, biased: bool = False, now: datetime | None = None) -> dict[str, Any]:
-    """Group "mail" reads email at 09:00 local on weekdays, group "social" engages on Mastodon at
-    20:00. Regions alternate within each group (fair), or follow the group (biased)."""
+    """Group "mail" reads email sent at 09:00 and ignores what comes at other hours; group "social"
+    engages on Mastodon at 20:00 and not at other hours. Regions alternate within each group (fair),
+    or follow the group (biased)."""
     now = now or timezone.now()
     mail = Channel.objects.create(kind="email", name="Newsletter")
     social = Channel.objects.create(kind="mastodon", name="Mastodon")
@@ -43,12 +44,14 @@ def seed(*, per_group: int = 100, biased: bool = False, now: datetime | None = N
     personalization = Purpose.objects.get(code="personalization")
     contacts: dict[str, list[Any]] = {"mail": [], "social": []}
     events = []
-    for group, channel, hour in (("mail", mail, 9), ("social", social, 20)):
+    for group, channel, habit in (("mail", mail, 9), ("social", social, 20)):
         for i in range(per_group):
             region = ("north" if group == "mail" else "south") if biased else ("north", "south")[i % 2]
             contact = contact_create(name=f"{group} {i}", email=f"{group}{i}@example.org", region=region)
             contacts[group].append(contact)
             for day in range(1, 11):
+                # The other sends are spread over every other hour of the day across contacts.
+                hour = habit if day % 2 else (habit + 1 + (7 * i + day) % 23) % 24
                 sent = (now - timedelta(days=day)).replace(hour=hour, minute=0, second=0, microsecond=0)
                 message = messages[group][day % 2]
                 key = f"{contact.pk}-{day}"
@@ -62,7 +65,7 @@ def seed(*, per_group: int = 100, biased: bool = False, now: datetime | None = N
                         occurred_at=sent,
                     )
                 )
-                if day % 3:
+                if hour == habit and day % 3:
                     events.append(
                         EngagementEvent(
                             channel=channel,
