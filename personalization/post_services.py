@@ -46,6 +46,7 @@ from tenants.models import User
 HOLDABLE = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.SENDING)
 CONTENT_FIELDS = ("text", "variant", "media_type", "tone", "call_to_action", "segment_key", "targeting")
 TARGETING_KEYS = {"kind", "language", "region"}
+MIN_SECRET = 16
 MAX_TEXT = {ConnectorKind.MASTODON: 500, ConnectorKind.EMAIL: 20_000, ConnectorKind.WEBHOOK: 20_000}
 
 
@@ -90,6 +91,10 @@ def _channel_validate(channel: PublishingChannel) -> None:
                 safe_http.check_url(channel.url)
             except safe_http.FetchError as error:
                 errors["url"] = str(error)
+    if channel.kind == ConnectorKind.WEBHOOK and len(channel.webhook_secret) < MIN_SECRET:
+        errors["webhook_secret"] = (
+            f"Receivers verify the signature with a secret of at least {MIN_SECRET} characters."
+        )
     if channel.kind == ConnectorKind.MASTODON and not channel.access_token:
         errors["access_token"] = "Mastodon needs an access token with the write:statuses scope."  # noqa: S105
     if channel.kind == ConnectorKind.EMAIL:
