@@ -24,6 +24,8 @@ app.conf.task_routes = {
     "personalization.tasks.train_segments": {"queue": "ml"},
     "personalization.tasks.train_engagement": {"queue": "ml"},
     "personalization.tasks.embed_messages": {"queue": "nlp"},
+    "personalization.tasks.publish_due": {"queue": "publish"},
+    "personalization.tasks.publish_send": {"queue": "publish"},
 }
 # Publishing must not hold an ingest request when the broker is down: try once more, briefly, then
 # give up (the mention is stored; the sweep queues its enrichment later).
@@ -60,6 +62,11 @@ app.conf.beat_schedule = {
         "task": "tenants.tasks.fan_out",
         "schedule": crontab(minute="*/15"),
         "args": ("listening.tasks.refresh_topics",),
+    },
+    "personalization-publish-due": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute="*"),
+        "args": ("personalization.tasks.publish_due",),
     },
     "ethics-retention": {
         "task": "tenants.tasks.fan_out",

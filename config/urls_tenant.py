@@ -8,6 +8,7 @@ from ethics.urls import api_urls as ethics_api_urls
 from listening import alert_views
 from listening import views as listening_views
 from listening.urls import api_urls as listening_api_urls
+from personalization import post_views
 from personalization import views as personalization_views
 from personalization.urls import api_urls as personalization_api_urls
 from tenants import views
@@ -24,6 +25,7 @@ urlpatterns = [
     *ethics_views.portal_urlpatterns,
     # Before the tenant's section pages: /audience/ replaces its empty-state page.
     *personalization_views.portal_urlpatterns,
+    *post_views.portal_urlpatterns,
     *views.tenant_urlpatterns,
 ]
 

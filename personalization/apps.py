@@ -10,6 +10,7 @@ class PersonalizationConfig(AppConfig):
         from ethics.personal_data import provider_register
         from ethics.retention import retention_register
         from ethics.withdrawal import withdrawal_handler_register
+        from personalization.publishing import pending_sends_drop_withdrawn
         from personalization.records import ENGAGEMENT_RETENTION, PROVIDER, RETENTION
         from personalization.services import segment_memberships_withdraw
 
@@ -17,3 +18,4 @@ class PersonalizationConfig(AppConfig):
         retention_register(RETENTION)
         retention_register(ENGAGEMENT_RETENTION)
         withdrawal_handler_register("personalization.segments", segment_memberships_withdraw)
+        withdrawal_handler_register("scheduled-post-sends", pending_sends_drop_withdrawn)

@@ -254,3 +254,15 @@ class CrisisModeChange(models.Model):
 
     def __str__(self) -> str:
         return f"crisis mode {'on' if self.on else 'off'} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+# Scheduled posts and publishing live in their own module; importing them here registers them.
+from personalization.post_models import (  # noqa: E402, F401
+    Campaign,
+    CampaignMember,
+    PostSend,
+    PostTransition,
+    PublishingChannel,
+    PublishingState,
+    ScheduledPost,
+)

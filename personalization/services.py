@@ -37,6 +37,7 @@ from ethics.services import (
     sensitive_values_for,
     thresholds_for,
 )
+from personalization import post_services
 from personalization.ml.engagement import EngagementModel, Reason, engagement_train, slot_label
 from personalization.ml.recommend import (
     CRISIS_NOTE,
@@ -133,12 +134,22 @@ def crisis_mode_set(*, on: bool, reason: str, actor: User | None) -> CrisisModeC
     advice is paused (and publishing pauses scheduled posts: it reads the same flag)."""
     if not reason.strip():
         raise ValidationError({"reason": "Say why crisis mode is switched."})
-    return CrisisModeChange.objects.create(
-        on=on,
-        reason=reason.strip(),
-        actor=f"user:{actor.pk}" if actor is not None else "system",
-        actor_label=(actor.email if actor is not None else "system"),
-    )
+    with transaction.atomic():
+        change = CrisisModeChange.objects.create(
+            on=on,
+            reason=reason.strip(),
+            actor=f"user:{actor.pk}" if actor is not None else "system",
+            actor_label=(actor.email if actor is not None else "system"),
+        )
+        # Crisis mode holds every post of the tenant through the tenant-wide pause, and lifting it
+        # frees what that pause held (posts whose time passed wait for a person to reschedule).
+        target = post_services.PauseTarget(scope="tenant")
+        who = post_services.Actor.of(actor, label="crisis mode")
+        if on:
+            post_services.posts_pause(target=target, reason=f"Crisis mode: {reason.strip()}", actor=who)
+        else:
+            post_services.posts_resume(target=target, actor=who, reason=f"Crisis mode off: {reason.strip()}")
+    return change
 
 
 # Rule segments ----------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Personalization's worker jobs: the two trainings (queue `ml`) and message embeddings (queue
-`nlp`). Each takes ids, runs inside the sender's tenant, and calls one service."""
+"""Personalization's worker jobs: the two trainings (queue `ml`), message embeddings (queue `nlp`)
+and publishing (queue `publish`). Each takes ids, runs inside the sender's tenant, and calls one
+service."""
 
 from __future__ import annotations
 
-from personalization import services
+from personalization import publishing, services
 from tenants.tasking import tenant_task
 
 
@@ -24,3 +25,19 @@ def train_engagement() -> int | None:
 @tenant_task()
 def embed_messages(message_ids: list[int]) -> int:
     return services.messages_embed(message_ids=message_ids)
+
+
+@tenant_task()
+def publish_due() -> int:
+    """Every minute per tenant: queue the sends of due posts, and again those lost or abandoned."""
+    taken = publishing.posts_publish_due()
+    publishing.sends_requeue_stale()
+    return taken
+
+
+@tenant_task()
+def publish_send(send_id: int) -> str:
+    """One send attempt (publish queue). Acknowledged late (settings), so a worker that dies mid-send
+    has it redelivered; the send's claim makes the repeat safe (personalization.publishing)."""
+    send = publishing.post_send_attempt(send_id=send_id)
+    return send.status if send is not None else "skipped"
