@@ -27,12 +27,14 @@ from ethics.models import ConsentInterval
 from ethics.personal_data import Person, Provider, Rows
 from ethics.retention import RetentionKind
 from personalization.models import (
+    CampaignMember,
     Channel,
     Contact,
     ContactHandle,
     EngagementEvent,
     EngagementKind,
     Message,
+    PostSend,
     Recommendation,
     SegmentMembership,
 )
@@ -117,24 +119,52 @@ def _export(person: Person) -> Rows:
     made = Recommendation.objects.filter(segment_id__in=memberships.values("segment_id")).values(
         "kind", "segment_label", "channel__name", "status", "basis", "exploration", "advice", "created_at"
     )
+    sends = PostSend.objects.filter(contact_id=person.contact_id).values(
+        "post_id", "post__channel__name", "post__text", "status", "sent_at", "created_at"
+    )
+    campaigns = CampaignMember.objects.filter(contact_id=person.contact_id).values(
+        "campaign__name", "group", "engagements"
+    )
     return {
         "contact": [contact] if contact else [],
         "contact_handle": list(handles),
         "engagement_event": list(events.order_by("occurred_at")),
         "segment_membership": list(segments),
         "recommendation": list(made.order_by("created_at")),
+        "post_send": list(sends.order_by("created_at")),
+        "campaign_member": list(campaigns.order_by("campaign__name")),
     }
 
 
-EXPORTED = ("contact", "contact_handle", "engagement_event", "segment_membership", "recommendation")
+EXPORTED = (
+    "contact",
+    "contact_handle",
+    "engagement_event",
+    "segment_membership",
+    "recommendation",
+    "post_send",
+    "campaign_member",
+)
+ERASED = (
+    "contact",
+    "contact_handle",
+    "engagement_event",
+    "segment_membership",
+    "post_send",
+    "campaign_member",
+)
 
 
 def _erase(person: Person) -> dict[str, int]:
     if person.contact_id is None:
-        return {"contact": 0, "contact_handle": 0, "engagement_event": 0, "segment_membership": 0}
+        return dict.fromkeys(ERASED, 0)
     handles, _ = ContactHandle.objects.filter(contact_id=person.contact_id).delete()
     events, _ = EngagementEvent.objects.filter(contact_id=person.contact_id).delete()
     memberships, _ = SegmentMembership.objects.filter(contact_id=person.contact_id).delete()
+    # The sends made to them and their campaign groups: the post and the campaign stay, the
+    # person's row goes (a sent post's other recipients keep their exactly-once records).
+    sends, _ = PostSend.objects.filter(contact_id=person.contact_id).delete()
+    campaign_rows, _ = CampaignMember.objects.filter(contact_id=person.contact_id).delete()
     # Deleting the contact cascades to what hangs off it elsewhere (consent evidence, intervals).
     contacts = Contact.objects.filter(pk=person.contact_id).delete()[1].get("personalization.Contact", 0)
     return {
@@ -142,6 +172,8 @@ def _erase(person: Person) -> dict[str, int]:
         "contact_handle": handles,
         "engagement_event": events,
         "segment_membership": memberships,
+        "post_send": sends,
+        "campaign_member": campaign_rows,
     }
 
 
@@ -152,6 +184,8 @@ PROVIDER = Provider(
         "personalization.ContactHandle",
         "personalization.EngagementEvent",
         "personalization.SegmentMembership",
+        "personalization.PostSend",
+        "personalization.CampaignMember",
     ),
     export=_export,
     erase=_erase,

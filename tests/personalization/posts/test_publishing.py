@@ -13,7 +13,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from ethics import selectors as ethics_selectors
 from ethics import services as ethics_services
+from ethics.personal_data import person_erase, person_export
 from listening.connectors import webhook
 from personalization import post_services, publishing
 from personalization.post_models import PostSend, PostStatus, ScheduledPost, SendStatus
@@ -315,3 +317,19 @@ def webhook_channel_named(receiver, name):
     return post_services.publishing_channel_create(
         name=name, kind="webhook", url=receiver.url("/hook"), webhook_secret="s3cret-s3cret-s3cret"
     )
+
+
+def test_a_persons_sends_are_in_their_export_and_go_with_their_erasure(tenant, mailoutbox):
+    ada = consenting("ada@example.org")
+    bo = consenting("bo@example.org")
+    post = scheduled(email_channel())
+    publishing.posts_publish_due()
+    for send in PostSend.objects.filter(post=post):
+        publishing.post_send_attempt(send_id=send.pk)
+    person = ethics_selectors.person_for(contact=ada)
+    exported = person_export(person=person)
+    assert [(s["post_id"], s["status"]) for s in exported["personalization.post_send"]] == [
+        (post.pk, SendStatus.DELIVERED)
+    ]
+    assert person_erase(person=person)["personalization.post_send"] == 1
+    assert list(PostSend.objects.filter(post=post).values_list("contact_id", flat=True)) == [bo.pk]
