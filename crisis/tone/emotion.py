@@ -18,10 +18,6 @@ and a JSON `config` (format, labels, normalisation version, metrics, training da
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from listening.nlp import embedder
+from listening.nlp.artifact import ArtifactCache, npz_read, npz_write
 from listening.nlp.normalize import NORMALIZATION_VERSION
-from listening.nlp.sentiment import _npz_bytes
 
 LABELS: tuple[str, str, str, str] = ("anger", "joy", "optimism", "sadness")
 WARM_LABELS: tuple[str, str] = ("optimism", "sadness")
@@ -69,30 +65,20 @@ class EmotionModel:
     @classmethod
     def load(cls, path: Path | str = ARTIFACT_PATH) -> EmotionModel:
         """The model of an artifact, read once per process and path (later calls share it)."""
-        resolved = Path(path).resolve()
-        with _cache_lock:
-            model = _cache.get(resolved)
-            if model is None:
-                model = _cache[resolved] = cls.read(resolved)
-        return model
+        return _cache.get(path, cls.read)
 
     @classmethod
     def read(cls, path: Path) -> EmotionModel:
         """The model of an artifact, read now (uncached: `load` is what the product calls)."""
-        data = path.read_bytes()
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            config = json.loads(str(arrays["config"].item()))
-            if config.get("format") != ARTIFACT_FORMAT:
-                raise ValueError(f"{path}: not an emotion artifact of format {ARTIFACT_FORMAT}")
-            if config["normalization"] != NORMALIZATION_VERSION:
-                # The embedder reads normalised text: weights learnt on another form misread it.
-                raise ValueError(
-                    f"{path} was trained with text normalisation v{config['normalization']}, this code "
-                    f"normalises with v{NORMALIZATION_VERSION}: retrain it (manage.py train_tone)"
-                )
-            coef = arrays["coef"].astype(np.float32)
-            intercept = arrays["intercept"].astype(np.float32)
-        return cls(coef, intercept, config, hashlib.sha256(data).hexdigest())
+        stored = npz_read(
+            path, artifact_format=ARTIFACT_FORMAT, what="an emotion artifact", retrain="train_tone"
+        )
+        return cls(
+            stored.arrays["coef"].astype(np.float32),
+            stored.arrays["intercept"].astype(np.float32),
+            stored.config,
+            stored.sha256,
+        )
 
     def proba_from_embeddings(self, embeddings: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float64]:
         """Probabilities (n, 4) in LABELS order from `embedder.encode` vectors."""
@@ -110,8 +96,7 @@ class EmotionModel:
         return self.proba_from_embeddings(embedder.encode(texts))
 
 
-_cache: dict[Path, EmotionModel] = {}
-_cache_lock = threading.Lock()
+_cache: ArtifactCache[EmotionModel] = ArtifactCache()
 
 
 def artifact_write(
@@ -130,15 +115,8 @@ def artifact_write(
         "embedding_model": embedder.MODEL_NAME,
         "embedding_dim": embedder.EMBEDDING_DIM,
     }
-    data = _npz_bytes(
-        {
-            "config": np.array(json.dumps(full_config, sort_keys=True)),
-            "coef": np.asarray(coef, dtype=np.float32),
-            "intercept": np.asarray(intercept, dtype=np.float32),
-        }
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    partial.replace(path)
-    return hashlib.sha256(data).hexdigest()
+    arrays = {
+        "coef": np.asarray(coef, dtype=np.float32),
+        "intercept": np.asarray(intercept, dtype=np.float32),
+    }
+    return npz_write(path, config=full_config, arrays=arrays)

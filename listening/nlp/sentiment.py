@@ -20,12 +20,6 @@ process and reports its SHA-256.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import os
-import threading
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +31,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from listening.nlp import embedder
+from listening.nlp.artifact import ArtifactCache, npz_read, npz_write
 from listening.nlp.normalize import NORMALIZATION_VERSION, normalize_text
 
 LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")
@@ -141,36 +136,24 @@ class SentimentModel:
     @classmethod
     def load(cls, path: Path | str = ARTIFACT_PATH) -> SentimentModel:
         """The model of an artifact, read once per process and path (later calls share it)."""
-        resolved = Path(path).resolve()
-        with _cache_lock:
-            model = _cache.get(resolved)
-            if model is None:
-                model = _cache[resolved] = cls.read(resolved)
-        return model
+        return _cache.get(path, cls.read)
 
     @classmethod
     def read(cls, path: Path) -> SentimentModel:
         """The model of an artifact, read now (uncached: `load` is what the product calls)."""
-        data = path.read_bytes()
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            config = json.loads(str(arrays["config"].item()))
-            if config.get("format") != ARTIFACT_FORMAT:
-                raise ValueError(f"{path}: not a sentiment artifact of format {ARTIFACT_FORMAT}")
-            if config["normalization"] != NORMALIZATION_VERSION:
-                # Weights learnt on differently normalised text would silently misread posts.
-                raise ValueError(
-                    f"{path} was trained with text normalisation v{config['normalization']}, this code "
-                    f"normalises with v{NORMALIZATION_VERSION}: retrain it (manage.py train_sentiment)"
-                )
-            heads = SentimentHeads(
-                embedding_coef=arrays["embedding_coef"].astype(np.float32),
-                embedding_intercept=arrays["embedding_intercept"].astype(np.float32),
-                ngram_coef=arrays["ngram_coef"].astype(np.float32),
-                ngram_intercept=arrays["ngram_intercept"].astype(np.float32),
-                ngram=NgramSpec.from_json(config["ngram"]),
-                embedding_weight=float(config["embedding_weight"]),
-            )
-        return cls(heads, config, hashlib.sha256(data).hexdigest(), path)
+        stored = npz_read(
+            path, artifact_format=ARTIFACT_FORMAT, what="a sentiment artifact", retrain="train_sentiment"
+        )
+        arrays, config = stored.arrays, stored.config
+        heads = SentimentHeads(
+            embedding_coef=arrays["embedding_coef"].astype(np.float32),
+            embedding_intercept=arrays["embedding_intercept"].astype(np.float32),
+            ngram_coef=arrays["ngram_coef"].astype(np.float32),
+            ngram_intercept=arrays["ngram_intercept"].astype(np.float32),
+            ngram=NgramSpec.from_json(config["ngram"]),
+            embedding_weight=float(config["embedding_weight"]),
+        )
+        return cls(heads, config, stored.sha256, path)
 
     def predict_proba(
         self, texts: Sequence[str], embeddings: npt.NDArray[np.float32] | None = None
@@ -198,8 +181,7 @@ class SentimentModel:
         return [(LABELS[i], float(p)) for i, p in zip(best, proba[np.arange(len(best)), best], strict=True)]
 
 
-_cache: dict[Path, SentimentModel] = {}
-_cache_lock = threading.Lock()
+_cache: ArtifactCache[SentimentModel] = ArtifactCache()
 
 
 def artifact_write(path: Path, heads: SentimentHeads, config: dict[str, Any]) -> str:
@@ -215,34 +197,10 @@ def artifact_write(path: Path, heads: SentimentHeads, config: dict[str, Any]) ->
         "ngram": heads.ngram.as_json(),
         "embedding_weight": heads.embedding_weight,
     }
-    arrays = {
-        "config": np.array(json.dumps(full_config, sort_keys=True)),
+    arrays: dict[str, npt.NDArray[Any]] = {
         "embedding_coef": heads.embedding_coef.astype(np.float32),
         "embedding_intercept": heads.embedding_intercept.astype(np.float32),
         "ngram_coef": heads.ngram_coef.astype(np.float16),
         "ngram_intercept": heads.ngram_intercept.astype(np.float32),
     }
-    data = _npz_bytes(arrays)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside, then rename: a process loading the artifact meanwhile reads the old file or the
-    # new one, never half of one.
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
-    return hashlib.sha256(data).hexdigest()
-
-
-def _npz_bytes(arrays: dict[str, npt.NDArray[Any]]) -> bytes:
-    """A compressed .npz that `np.load(allow_pickle=False)` reads, byte-for-byte the same for the
-    same arrays: `np.savez_compressed` stamps each member with the current time, which would give
-    every retraining of an identical model a new hash."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, array in arrays.items():
-            member = io.BytesIO()
-            # (np.ascontiguousarray would turn the 0-d config string into a 1-d array.)
-            np.lib.format.write_array(member, np.require(array, requirements="C"), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, member.getvalue(), compresslevel=9)
-    return buffer.getvalue()
+    return npz_write(path, config=full_config, arrays=arrays)
