@@ -68,7 +68,8 @@ class PublishingChannelApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ten
 
     serializer_class = PublishingChannelSerializer
     cursor_ordering = ("name", "id")
-    capabilities = {"resume": Capability.APPROVE, "preview": Capability.VIEW}
+    # Registering a connector stores its credentials: admins only, as for audience channels.
+    capabilities = {"create": Capability.MANAGE, "resume": Capability.APPROVE, "preview": Capability.VIEW}
 
     def scoped_queryset(self, access: Access) -> Any:
         return post_selectors.publishing_channel_list()

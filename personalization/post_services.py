@@ -40,11 +40,23 @@ from personalization.post_models import (
     PublishingChannel,
     PublishingState,
     ScheduledPost,
+    SendStatus,
 )
 from tenants.models import User
 
 HOLDABLE = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.SENDING)
-CONTENT_FIELDS = ("text", "variant", "media_type", "tone", "call_to_action", "segment_key", "targeting")
+# What an approver approved: changing any of it (including where and to whom it goes) needs approval again.
+CONTENT_FIELDS = (
+    "text",
+    "variant",
+    "media_type",
+    "tone",
+    "call_to_action",
+    "segment_key",
+    "targeting",
+    "channel",
+    "campaign",
+)
 TARGETING_KEYS = {"kind", "language", "region"}
 MIN_SECRET = 16
 MAX_TEXT = {ConnectorKind.MASTODON: 500, ConnectorKind.EMAIL: 20_000, ConnectorKind.WEBHOOK: 20_000}
@@ -222,8 +234,9 @@ def scheduled_post_from_slot(
 
 
 def scheduled_post_update(*, post: ScheduledPost, actor: Actor, **changes: Any) -> ScheduledPost:
-    """Edit a post not yet out. New content returns an approved or scheduled post to draft (a held
-    one returns to draft when resumed); a scheduled post's new time must be in the future."""
+    """Edit a post not yet out. New content returns any post but a draft to draft, its approval
+    cleared (a held one returns to draft when resumed); a scheduled post's new time must be in the
+    future."""
     with transaction.atomic():
         post = ScheduledPost.objects.select_for_update().select_related("channel").get(pk=post.pk)
         if post.status in (PostStatus.SENDING, PostStatus.SENT) or post.paused_from == PostStatus.SENDING:
@@ -238,7 +251,9 @@ def scheduled_post_update(*, post: ScheduledPost, actor: Actor, **changes: Any) 
         waiting = post.status == PostStatus.SCHEDULED or post.paused_from == PostStatus.SCHEDULED
         if moved and waiting and (post.scheduled_at is None or post.scheduled_at <= timezone.now()):
             raise ValidationError({"scheduled_at": "A scheduled post needs a time in the future."})
-        if content_changed and post.status in (PostStatus.APPROVED, PostStatus.SCHEDULED):
+        if content_changed and post.status not in (PostStatus.DRAFT, PostStatus.PAUSED):
+            # Failed and needs-reschedule posts too: `schedule` (EDIT) would otherwise send new
+            # content under the old approval.
             _transition(post, PostStatus.DRAFT, actor=actor, reason="content edited: needs approval again")
             post.approved_by_id = None
         elif content_changed and post.paused_from in (PostStatus.APPROVED, PostStatus.SCHEDULED):
@@ -301,9 +316,15 @@ def scheduled_post_schedule(
 
 
 def scheduled_post_delete(*, post: ScheduledPost) -> None:
-    if post.status in (PostStatus.SENDING, PostStatus.SENT):
-        raise _refuse(post, "deleted")
-    post.delete()
+    """Delete a post nothing of which has gone out: a delivered send is the record of who got it."""
+    with transaction.atomic():
+        post = _locked(post)
+        started = (
+            post.paused_from == PostStatus.SENDING or post.sends.exclude(status=SendStatus.PENDING).exists()
+        )
+        if post.status in (PostStatus.SENDING, PostStatus.SENT) or started:
+            raise _refuse(post, "deleted")
+        post.delete()
 
 
 # Pause and resume -------------------------------------------------------------------------------------

@@ -15,13 +15,6 @@ def channel_list() -> QuerySet[Channel]:
     return Channel.objects.order_by("name", "id")
 
 
-def channel_get(*, channel_id: int) -> Channel:
-    channel = Channel.objects.filter(pk=channel_id).first()
-    if channel is None:
-        raise Http404("No such channel")
-    return channel
-
-
 def segment_list(*, include_retired: bool = False) -> QuerySet[Segment]:
     """Segments with their current size among consented contacts (a withdrawn member is not
     counted even before the worker removes the membership)."""

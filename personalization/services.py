@@ -9,6 +9,7 @@ of no one else. A model version is served only once its bias audit passed (the r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -156,6 +157,8 @@ def crisis_mode_set(*, on: bool, reason: str, actor: User | None) -> CrisisModeC
 
 RULE_FIELDS = ("kind", "language", "region", "time_zone")
 RULE_OPS = ("eq", "neq", "in")
+# An attribute key is a name, never a lookup: `attributes.x__isnull` would reach the ORM as one.
+ATTRIBUTE_FIELD = re.compile(r"attributes\.[A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)*")
 
 
 def _rule_q(rule: dict[str, Any]) -> Q:
@@ -174,10 +177,10 @@ def rules_validate(*, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     errors: dict[str, str] = {}
     for index, rule in enumerate(rules):
         field, op, value = rule.get("field"), rule.get("op"), rule.get("value")
-        if not isinstance(field, str) or not (
-            field in RULE_FIELDS or (field.startswith("attributes.") and len(field) > len("attributes."))
-        ):
-            errors[f"rules.{index}.field"] = f"One of {', '.join(RULE_FIELDS)} or attributes.<key>."
+        if not isinstance(field, str) or not (field in RULE_FIELDS or ATTRIBUTE_FIELD.fullmatch(field)):
+            errors[f"rules.{index}.field"] = (
+                f"One of {', '.join(RULE_FIELDS)} or attributes.<key> (letters, digits, - and single _)."
+            )
         if op not in RULE_OPS:
             errors[f"rules.{index}.op"] = f"One of {', '.join(RULE_OPS)}."
         elif op == "in" and not (isinstance(value, list) and value and len(value) <= 100):

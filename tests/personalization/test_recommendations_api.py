@@ -193,6 +193,9 @@ def test_segments_list_shows_descriptions_and_sizes(admin, trained):
         ([{"field": "password", "op": "eq", "value": "x"}], "rules.0.field"),
         ([{"field": "region", "op": "like", "value": "x"}], "rules.0.op"),
         ([{"field": "region", "op": "in", "value": "x"}], "rules.0.value"),
+        # A key may not smuggle an ORM lookup in (it gave a 500 before).
+        ([{"field": "attributes.x__isnull", "op": "eq", "value": "abc"}], "rules.0.field"),
+        ([{"field": "attributes.x__regex", "op": "eq", "value": "("}], "rules.0.field"),
     ],
 )
 def test_bad_rule_segments_are_400s(admin, rules, field):

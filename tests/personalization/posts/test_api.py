@@ -378,3 +378,50 @@ def test_a_post_with_nobody_to_reach_fails_visibly(editor, channel, world):
         publishing.posts_publish_due()
     answer = editor.get(f"/api/v1/posts/{post['id']}").json()
     assert answer["status"] == "failed" and answer["transitions"][-1]["reason"].startswith("no recipient")
+
+
+def test_new_content_on_a_post_waiting_for_a_new_time_or_moved_needs_approval_again(
+    api_for, editor, channel, world
+):
+    """A needs-reschedule post edited by an analyst (EDIT, not APPROVE) cannot be rescheduled under
+    the old approval; moving an approved post to another channel is a change of content too."""
+    post = scheduled(editor, channel)
+    editor.post(f"/api/v1/posts/{post['id']}/pause", {"reason": "hold"})
+    with tenant_context(world.a):
+        ScheduledPost.objects.filter(pk=post["id"]).update(scheduled_at=timezone.now() - timedelta(minutes=1))
+    assert (
+        editor.post(f"/api/v1/posts/{post['id']}/resume", {}).json()["posts"][0]["status"]
+        == "needs_reschedule"
+    )
+    analyst = api_for("a_analyst")
+    edited = analyst.patch(f"/api/v1/posts/{post['id']}", {"text": "Unapproved words"}).json()
+    assert edited["status"] == "draft" and edited["approved_by_id"] is None
+    refused = analyst.post(f"/api/v1/posts/{post['id']}/schedule", {"scheduled_at": later(1)})
+    assert refused.status_code == 400
+    other = editor.post(
+        "/api/v1/publishing-channels", {"name": "Partners", "kind": "email", "consent_purpose": "outreach"}
+    ).json()
+    approved = scheduled(editor, channel)
+    moved = editor.patch(f"/api/v1/posts/{approved['id']}", {"channel": other["id"]}).json()
+    assert moved["status"] == "draft" and moved["approved_by_id"] is None
+
+
+def test_connectors_are_registered_by_admins_and_a_post_that_reached_someone_is_kept(
+    api_for, editor, channel, world
+):
+    body = {"name": "Hook", "kind": "email", "consent_purpose": "outreach"}
+    assert api_for("a_analyst").post("/api/v1/publishing-channels", body).status_code == 403
+    post = scheduled(editor, channel)
+    consenting("ada@example.org")
+    consenting("bo@example.org")
+    with tenant_context(world.a):
+        ScheduledPost.objects.filter(pk=post["id"]).update(scheduled_at=timezone.now())
+        publishing.posts_publish_due()
+        first = ScheduledPost.objects.get(pk=post["id"]).sends.order_by("id").first()
+        publishing.post_send_attempt(send_id=first.pk)  # one of two delivered, then held mid-send
+    held = editor.post(f"/api/v1/posts/{post['id']}/pause", {"reason": "hold"})
+    assert held.json()["posts"][0]["status"] == "paused"
+    refused = editor.delete(f"/api/v1/posts/{post['id']}")
+    assert refused.status_code == 400
+    with tenant_context(world.a):
+        assert ScheduledPost.objects.get(pk=post["id"]).sends.count() == 2
