@@ -104,7 +104,9 @@ def main() -> None:
         return leads
 
     # The model, through the management commands.
-    work = Path(tempfile.mkdtemp(prefix="bench-nab-"))
+    # Models and score files of this run only: removed when the run ends, however it ends.
+    scratch = tempfile.TemporaryDirectory(prefix="bench-nab-")
+    work = Path(scratch.name)
     model_alerts: dict[str, list[bool]] = {}
     train_s, backtest_s, rows_scored = 0.0, 0.0, 0
     for name in NAB_FILES:

@@ -231,15 +231,13 @@ def tenant_sign_out_view(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(f"{settings.CANDOR_PUBLIC_URL}/logout/?{urlencode({'token': token})}")
 
 
+# Every section on the overview; those in WITH_PAGES have pages of their own (listening.views,
+# personalization.views, ethics.views), the others still show their empty state with first steps.
+WITH_PAGES = ("listening", "audience", "ethics")
 SECTIONS = {
     "listening": {
         "title": "Listening",
         "lead": "Mentions of your brand, products and competitors from social networks, news and feeds.",
-        "steps": [
-            "Connect a source: a feed, a social account, a webhook or a file upload.",
-            "Write a query for your brand, e.g. <code>acme AND (outage OR down*)</code>.",
-            "Watch volume and sentiment here, with alerts when something changes.",
-        ],
     },
     "crisis": {
         "title": "Crisis",
@@ -253,21 +251,10 @@ SECTIONS = {
     "audience": {
         "title": "Audience",
         "lead": "Contacts, segments learned from engagement, and when and how to reach each of them.",
-        "steps": [
-            "Import your audience (CSV or NDJSON) with the purposes they consented to.",
-            "Connect the channels you publish on.",
-            "Let Candor learn segments and recommend messages and times.",
-        ],
     },
     "ethics": {
         "title": "Ethics",
         "lead": "Consent per contact and purpose, data-subject requests, bias audits and model cards.",
-        "steps": [
-            "Define your processing purposes and notice texts.",
-            "Record consents as you import contacts.",
-            'Review the bias audit of each model before it is used: <a href="/ethics/models/">'
-            "Models and audits</a>.",
-        ],
     },
 }
 
@@ -434,12 +421,10 @@ tenant_urlpatterns: list[URLPattern] = [
     path("login/", tenant_login_view, name="portal-login"),
     path("logout/", tenant_sign_out_view, name="portal-logout"),
     path("auth/handoff/", handoff_view, name="portal-handoff"),
-    # Listening and ethics have pages of their own (listening.views, ethics.views); the other
-    # sections are still empty states.
     *[
         path(f"{key}/", section_view, {"section": key}, name=f"portal-{key}")
         for key in SECTIONS
-        if key not in ("listening", "ethics")
+        if key not in WITH_PAGES
     ],
     path("settings/members/", members_view, name="portal-members"),
     path("settings/members/<int:membership_id>/role/", member_role_view, name="portal-member-role"),
