@@ -17,7 +17,7 @@ from django.db.models.functions import Cast, Concat
 
 from ethics.personal_data import Person, Provider, Rows
 from ethics.retention import RetentionKind
-from listening.models import Mention
+from listening.models import InboxEvent, InboxItem, Mention
 
 ERASED_TEXT = "[erased at the author's request]"
 EXPORT_FIELDS = (
@@ -47,10 +47,20 @@ def _authored(person: Person) -> QuerySet[Mention]:
 
 
 def _export(person: Person) -> Rows:
-    return {"mention": list(_authored(person).order_by("posted_at", "id").values(*EXPORT_FIELDS))}
+    authored = _authored(person)
+    # What the team wrote back to them (drafts and replies) is about them too.
+    replies = InboxItem.objects.filter(mention__in=authored).values("mention_id", "status", "draft", "reply")
+    return {
+        "mention": list(authored.order_by("posted_at", "id").values(*EXPORT_FIELDS)),
+        "inbox_item": list(replies.order_by("mention_id")),
+    }
 
 
 def _erase(person: Person) -> dict[str, int]:
+    items = InboxItem.objects.filter(mention__in=_authored(person))
+    # Drafts, replies and the notes of their history: written to or about the person.
+    events = InboxEvent.objects.filter(item__in=items).exclude(data={}).update(data={})
+    replies = items.update(draft="", reply="")
     count = _authored(person).update(
         text=ERASED_TEXT,
         author_handle="",
@@ -62,12 +72,12 @@ def _erase(person: Person) -> dict[str, int]:
         search_vector=None,
         external_id=Concat(Value("erased-"), Cast("id", CharField())),
     )
-    return {"mention": count}
+    return {"mention": count, "inbox_item": replies, "inbox_event": events}
 
 
 PROVIDER = Provider(
     name="listening",
-    models=("listening.Mention",),
+    models=("listening.Mention", "listening.InboxItem", "listening.InboxEvent"),
     export=_export,
     erase=_erase,
     order=100,

@@ -430,7 +430,10 @@ class _AssigneeField(serializers.Field):
             return "me"
         if isinstance(data, bool):
             self.fail("invalid")
-        if isinstance(data, int) or (isinstance(data, str) and data.isdigit()):
+        # isascii: "²".isdigit() holds but int("²") raises; the length keeps int() from refusing.
+        if isinstance(data, int) or (
+            isinstance(data, str) and data.isascii() and data.isdigit() and len(data) < 19
+        ):
             value = int(data)
             if 0 < value < 2**63:
                 return value

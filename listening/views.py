@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -802,10 +802,12 @@ def inbox_assign_view(request: HttpRequest, access: Access, item_id: int) -> Htt
     raw = request.POST.get("assignee", "")
     if raw == "me":
         assignee_id: int | None = access.user.pk
-    elif raw.isdigit() and len(raw) < 19:
+    elif raw.isascii() and raw.isdigit() and len(raw) < 19:
         assignee_id = int(raw)
+    elif raw == "":
+        assignee_id = None  # "Unassigned"
     else:
-        assignee_id = None
+        return HttpResponseBadRequest("The assignee is a member's id, 'me' or empty.")
     return _inbox_act(
         request,
         access,

@@ -304,7 +304,3 @@ def base_priority(post: Post, reasons: Iterable[str]) -> float:
     if Reason.VERIFIED in given:
         score += VERIFIED_WEIGHT
     return round(score, 3)
-
-
-def wait_bonus(hours_waiting: float) -> float:
-    return WAIT_WEIGHT * min(max(hours_waiting, 0.0), WAIT_FULL_HOURS) / WAIT_FULL_HOURS

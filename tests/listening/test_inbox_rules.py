@@ -14,7 +14,6 @@ from listening.nlp.needs_reply import (
     is_question,
     is_verified_or_press,
     reasons_for,
-    wait_bonus,
 )
 
 QUESTIONS = [
@@ -174,9 +173,3 @@ def test_reach_is_log_scaled_and_capped():
         _post("Is Acme down?", followers=10**6)
     )
     assert _priority(_post("Is Acme down?", followers=None)) == _priority(_post("Is Acme down?", followers=0))
-
-
-def test_waiting_adds_a_bounded_bonus():
-    assert wait_bonus(0) == 0 and wait_bonus(-5) == 0
-    assert wait_bonus(12) == pytest.approx(5.0)
-    assert wait_bonus(24) == wait_bonus(24 * 30) == pytest.approx(10.0)
