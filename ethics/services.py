@@ -97,10 +97,15 @@ class EventFields:
 def purpose_create(
     *, code: str, name: str, description: str = "", notice_text: str, actor_id: int | None = None
 ) -> Purpose:
+    taken = ValidationError({"code": "A purpose with this code exists already."})
     with transaction.atomic():
         if Purpose.objects.filter(code=code).exists():
-            raise ValidationError({"code": "A purpose with this code exists already."})
-        purpose = Purpose.objects.create(code=code, name=name, description=description)
+            raise taken
+        try:
+            with transaction.atomic():  # a concurrent create of the same code loses here, cleanly
+                purpose = Purpose.objects.create(code=code, name=name, description=description)
+        except IntegrityError:
+            raise taken from None
         notice_publish(purpose=purpose, text=notice_text, actor_id=actor_id)
     return purpose
 
@@ -552,23 +557,38 @@ def dsr_attest(*, dsr: DataSubjectRequest, method: str, note: str, actor: str) -
     return dsr
 
 
+def _queue_dsr(task: Any, dsr_id: int) -> None:
+    """A request whose work could not be queued (broker down) goes back to failed, so it can be
+    run again, instead of staying `running` with nothing behind it."""
+    try:
+        task.delay(dsr_id)
+    except Exception as error:
+        logger.exception("data-subject request %s was not queued", dsr_id)
+        dsr_failed(dsr_id=dsr_id, error=f"Could not be queued ({type(error).__name__}); run it again.")
+
+
 def dsr_run(*, dsr: DataSubjectRequest, actor: str) -> DataSubjectRequest:
     """Carry out a verified request: exports and erasures on a worker, rectification and
     restriction at once."""
     from ethics.tasks import dsr_erase, dsr_export
     from personalization.records import contact_update
 
-    if dsr.status not in (DsrStatus.VERIFIED, DsrStatus.FAILED):
-        raise ValidationError({"status": "Verify the person's identity before running the request."})
     with transaction.atomic():
+        # Locked: two "run" clicks at once start the work once.
+        dsr = (
+            DataSubjectRequest.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .get(pk=dsr.pk)
+        )
+        if dsr.status not in (DsrStatus.VERIFIED, DsrStatus.FAILED):
+            raise ValidationError({"status": "Verify the person's identity before running the request."})
         dsr.status = DsrStatus.RUNNING
         dsr.error = ""
         dsr.save(update_fields=["status", "error"])
         _step(dsr, actor=actor, action="run")
-        if dsr.kind == DsrKind.ACCESS:
-            transaction.on_commit(lambda: dsr_export.delay(dsr.pk))
-        elif dsr.kind == DsrKind.ERASURE:
-            transaction.on_commit(lambda: dsr_erase.delay(dsr.pk))
+        if dsr.kind in (DsrKind.ACCESS, DsrKind.ERASURE):
+            task = dsr_export if dsr.kind == DsrKind.ACCESS else dsr_erase
+            transaction.on_commit(lambda: _queue_dsr(task, dsr.pk))
         else:
             if dsr.contact is None:
                 raise ValidationError({"contact": "The contact of this request no longer exists."})

@@ -10,6 +10,7 @@ import re
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.apps import apps
@@ -22,7 +23,7 @@ from ethics import services
 from ethics.models import ConsentEvent, DataSubjectRequest
 from ethics.personal_data import covered_models, providers
 from ethics.selectors import consent_verify, consented_contacts
-from listening.models import Mention, Source, SourceKind
+from listening.models import InboxEvent, InboxItem, Mention, Source, SourceKind
 from personalization.models import Contact
 from tests.ethics.conftest import make_contact, record, register
 
@@ -226,12 +227,22 @@ def test_rectification_and_restriction_apply_at_once_and_restriction_closes_the_
 def test_a_mention_author_who_is_no_contact_can_be_erased_by_handle(
     admin, person, world, django_capture_on_commit_callbacks
 ):
+    with tenant_context(world.a):
+        # The team's reply to Bob is about Bob too.
+        bobs = Mention.objects.get(author_handle="@bob")
+        item = InboxItem.objects.create(
+            mention=bobs, priority=40.0, received_at=bobs.received_at, reply="Sorry Bob, fixed now"
+        )
+        InboxEvent.objects.create(item=item, kind="answered", at=bobs.received_at, data={"reply": item.reply})
     erase = _open(admin, {"kind": "erasure", "subject_handles": ["bob"]}).json()
     _verify_by_attestation(admin, erase["id"])
     done = _run_inline(admin, erase["id"], django_capture_on_commit_callbacks, world)
     assert done["result"]["erased"]["listening.mention"] == 1
+    assert done["result"]["erased"]["listening.inbox_item"] == 1
     with tenant_context(world.a):
         assert not Mention.objects.filter(author_handle="@bob").exists()
+        item.refresh_from_db()
+        assert item.reply == "" and not InboxEvent.objects.filter(item=item).exclude(data={}).exists()
         assert Contact.objects.filter(pk=person.pk).exists()
 
 
@@ -346,3 +357,24 @@ def test_a_person_known_to_two_clients_gets_only_the_asking_tenant_s_data(
     assert {e["purpose__code"] for e in tables["ethics.consent_event"]} == {"outreach", "analytics"}
     with tenant_context(world.a):
         DataSubjectRequest.objects.get(pk=dsr["id"]).export_file.delete(save=False)
+
+
+def test_a_request_whose_work_cannot_be_queued_goes_back_to_failed_and_runs_again(
+    admin, person, django_capture_on_commit_callbacks
+):
+    dsr = _open(admin, {"kind": "access", "contact": person.pk}).json()
+    _verify_by_attestation(admin, dsr["id"])
+    with (
+        mock.patch("ethics.tasks.dsr_export.delay", side_effect=ConnectionError("broker down")),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert admin.post(f"/api/v1/dsrs/{dsr['id']}/run").status_code == 202
+    stuck = admin.get(f"/api/v1/dsrs/{dsr['id']}").json()
+    assert stuck["status"] == "failed" and "run it again" in stuck["error"]
+    with (
+        mock.patch("ethics.tasks.dsr_export.delay") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert admin.post(f"/api/v1/dsrs/{dsr['id']}/run").status_code == 202
+    queued.assert_called_once_with(dsr["id"])
+    assert admin.get(f"/api/v1/dsrs/{dsr['id']}").json()["status"] == "running"
