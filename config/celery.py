@@ -73,6 +73,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=23, hour=2),
         "args": ("ethics.tasks.retention_enforce",),
     },
+    "ethics-ledger-check": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute=37, hour=2),
+        "args": ("ethics.tasks.ledger_check_nightly",),
+    },
     "personalization-train-segments": {
         "task": "tenants.tasks.fan_out",
         "schedule": crontab(minute=10, hour=1),

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ethics import cards, selectors, services
-from ethics.models import DataSubjectRequest, ModelVersion, Purpose
+from ethics.models import DataSubjectRequest, LedgerCheck, ModelVersion, Purpose
 from ethics.serializers import (
     ActivateSerializer,
     ConsentBatchResultSerializer,
@@ -31,6 +31,7 @@ from ethics.serializers import (
     DsrSerializer,
     ExportSerializer,
     FairnessSettingsSerializer,
+    LedgerCheckSerializer,
     ModelVersionFilterSerializer,
     ModelVersionSerializer,
     NoticeCreateSerializer,
@@ -43,7 +44,6 @@ from ethics.serializers import (
     RetentionLineSerializer,
     RetentionPolicySerializer,
     RetireSerializer,
-    VerificationSerializer,
 )
 from personalization import records
 from personalization.models import Contact
@@ -219,13 +219,21 @@ class ConsentBatchApi(TenantApi):
         )
 
 
-class ConsentVerifyApi(TenantApi):
-    """Recompute the ledger's hash chain; report the first broken link, if any."""
+class ConsentVerifyApi(mixins.ListModelMixin, TenantApi):
+    """Verifications of the ledger's hash chain, newest first: each says whether the chain was
+    intact and, if not, the first broken link. POST queues a new one (a worker recomputes every
+    hash; a check already waiting is answered instead of queueing another)."""
 
-    @extend_schema(responses=VerificationSerializer)
-    def list(self, request: Request) -> Response:
-        result = selectors.consent_verify()
-        return Response(VerificationSerializer(result).data)
+    serializer_class = LedgerCheckSerializer
+    cursor_ordering = ("-requested_at", "-id")
+
+    def scoped_queryset(self, access: Access) -> QuerySet[LedgerCheck]:
+        return selectors.ledger_checks()
+
+    @extend_schema(request=None, responses={202: LedgerCheckSerializer})
+    def create(self, request: Request) -> Response:
+        check = services.ledger_check_request(actor=self.access.user)
+        return Response(LedgerCheckSerializer(check).data, status=status.HTTP_202_ACCEPTED)
 
 
 def _idempotency_key(request: Request) -> str:

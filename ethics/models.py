@@ -245,6 +245,46 @@ class DsrStep(models.Model):
         return f"{self.request_id}: {self.action}"
 
 
+class LedgerCheckStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    INTACT = "intact", "Intact"
+    BROKEN = "broken", "Broken"
+    FAILED = "failed", "Could not run"
+
+
+class LedgerCheck(models.Model):
+    """One verification of the consent ledger's hash chain, run by a worker (a ledger of millions of
+    events takes minutes, too long for a request): nightly for every tenant, and on request."""
+
+    status = models.CharField(
+        max_length=8, choices=LedgerCheckStatus.choices, default=LedgerCheckStatus.QUEUED
+    )
+    requested_by_id = models.BigIntegerField(null=True, blank=True)  # None: the nightly run
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    checked = models.PositiveBigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    broken_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    broken_event_id = models.BigIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # At most one check waiting: asking again while one waits joins it instead of queueing more.
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="queued"),
+                name="ledger_check_one_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"ledger check {self.pk}: {self.status}"
+
+
 class RetentionPolicy(models.Model):
     """How long each kind of data is kept, in days (`periods`: kind -> days; a kind left out is
     kept). Kinds are those registered in `ethics.retention`. One row per tenant."""

@@ -23,6 +23,7 @@ from ethics.models import (
     ConsentInterval,
     DataSubjectRequest,
     FairnessSettings,
+    LedgerCheck,
     LedgerKey,
     ModelStatus,
     ModelVersion,
@@ -120,6 +121,10 @@ class Verification:
     broken_seq: int | None = None
     broken_event_id: int | None = None
     reason: str = ""
+
+
+def ledger_checks() -> QuerySet[LedgerCheck]:
+    return LedgerCheck.objects.order_by("-requested_at", "-id")
 
 
 def consent_verify(*, batch: int = 2000) -> Verification:

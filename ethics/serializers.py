@@ -16,6 +16,7 @@ from ethics.models import (
     DsrStep,
     FairnessSettings,
     LawfulBasis,
+    LedgerCheck,
     ModelStatus,
     ModelVersion,
     Notice,
@@ -107,13 +108,22 @@ class ConsentEventSerializer(serializers.ModelSerializer):
         }
 
 
-class VerificationSerializer(serializers.Serializer):
-    ok = serializers.BooleanField()
-    checked = serializers.IntegerField()
-    head_hash = serializers.CharField()
-    broken_seq = serializers.IntegerField(allow_null=True)
-    broken_event_id = serializers.IntegerField(allow_null=True)
-    reason = serializers.CharField(allow_blank=True)
+class LedgerCheckSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LedgerCheck
+        fields = [
+            "id",
+            "status",
+            "requested_at",
+            "started_at",
+            "finished_at",
+            "checked",
+            "head_hash",
+            "broken_seq",
+            "broken_event_id",
+            "reason",
+        ]
+        read_only_fields = fields
 
 
 class DsrStepSerializer(serializers.ModelSerializer):

@@ -42,6 +42,8 @@ from ethics.models import (
     DsrStep,
     FairnessSettings,
     LawfulBasis,
+    LedgerCheck,
+    LedgerCheckStatus,
     LedgerKey,
     ModelStatus,
     ModelVersion,
@@ -348,6 +350,55 @@ def consent_withdrawal_propagate(*, contact_id: int, purpose: str) -> dict[str, 
     if failed is not None:
         raise failed
     return dropped
+
+
+def ledger_check_request(*, actor: User | None) -> LedgerCheck:
+    """Queue a verification of the ledger's hash chain (a worker runs it: `ledger_check_run`).
+    While one is still waiting, asking again joins that one."""
+    from ethics.tasks import ledger_check
+
+    waiting = LedgerCheck.objects.filter(status=LedgerCheckStatus.QUEUED).first()
+    if waiting is not None:
+        return waiting
+    try:
+        with transaction.atomic():
+            check = LedgerCheck.objects.create(requested_by_id=actor.pk if actor is not None else None)
+    except IntegrityError:  # another request queued one between the read and the insert
+        return LedgerCheck.objects.get(status=LedgerCheckStatus.QUEUED)
+    transaction.on_commit(lambda: ledger_check.delay(check.pk))
+    return check
+
+
+def ledger_check_run(*, check_id: int) -> LedgerCheck:
+    """Run a queued check and store its outcome. A check found `running` was taken by a worker that
+    died: verification only reads, so it simply runs again."""
+    with transaction.atomic():
+        check = LedgerCheck.objects.select_for_update().get(pk=check_id)
+        if check.status not in (LedgerCheckStatus.QUEUED, LedgerCheckStatus.RUNNING):
+            return check
+        check.status = LedgerCheckStatus.RUNNING
+        check.started_at = timezone.now()
+        check.save(update_fields=["status", "started_at"])
+    try:
+        result = selectors.consent_verify()
+    except Exception as error:
+        check.status, check.reason, check.finished_at = LedgerCheckStatus.FAILED, str(error), timezone.now()
+        check.save(update_fields=["status", "reason", "finished_at"])
+        raise
+    check.status = LedgerCheckStatus.INTACT if result.ok else LedgerCheckStatus.BROKEN
+    check.checked, check.head_hash = result.checked, result.head_hash
+    check.broken_seq, check.broken_event_id, check.reason = (
+        result.broken_seq,
+        result.broken_event_id,
+        result.reason,
+    )
+    check.finished_at = timezone.now()
+    check.save()
+    if not result.ok:
+        logger.error(
+            "consent ledger of %s broken at #%s: %s", current_schema(), result.broken_seq, result.reason
+        )
+    return check
 
 
 # Preference links -------------------------------------------------------------------------------

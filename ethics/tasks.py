@@ -41,6 +41,18 @@ def dsr_erase(self: Any, dsr_id: int) -> int:
 
 
 @tenant_task()
+def ledger_check(check_id: int) -> str:
+    """Verify the consent ledger's hash chain (queued by `ledger_check_request`)."""
+    return services.ledger_check_run(check_id=check_id).status
+
+
+@tenant_task()
+def ledger_check_nightly() -> int:
+    """Nightly per tenant (beat fan-out): queue a verification of the ledger."""
+    return services.ledger_check_request(actor=None).pk
+
+
+@tenant_task()
 def retention_enforce() -> dict[str, int]:
     """Daily per tenant (beat fan-out): remove what each retention period has run out for."""
     return services.retention_enforce()

@@ -117,10 +117,25 @@ def purpose_view(request: HttpRequest, access: Access, purpose_id: int) -> HttpR
     )
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @tenant_page()
 def ledger_view(request: HttpRequest, access: Access) -> HttpResponse:
-    return render(request, "ethics/ledger.html", {"tab": "ledger", "result": selectors.consent_verify()})
+    """The ledger's verifications, newest first; POST asks a worker for a new one."""
+    can_edit = access.can(Capability.EDIT)
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied("Verifying the ledger needs edit rights.")
+        services.ledger_check_request(actor=access.user)
+        messages.success(request, "Verification queued: every hash of the chain is recomputed by a worker.")
+        return redirect("ethics-ledger")
+    checks = list(selectors.ledger_checks()[:10])
+    done = next((c for c in checks if c.finished_at is not None), None)
+    pending = next((c for c in checks if c.finished_at is None), None)
+    return render(
+        request,
+        "ethics/ledger.html",
+        {"tab": "ledger", "checks": checks, "done": done, "pending": pending, "can_edit": can_edit},
+    )
 
 
 # Contacts' consent --------------------------------------------------------------------------------

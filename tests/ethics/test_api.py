@@ -12,7 +12,7 @@ from django_tenants.utils import tenant_context
 
 from ethics.models import ConsentEvent, FairnessSettings, ModelStatus, ModelVersion
 from ethics.selectors import active_model_version
-from ethics.services import model_version_audit
+from ethics.services import ledger_check_run, model_version_audit
 from tenants.models import AuditAction, AuditEvent
 from tests.conftest import World
 from tests.ethics.conftest import ONLY_REGION, audited, make_contact, record, register
@@ -107,7 +107,15 @@ def test_purposes_list_the_defaults_and_admins_add_one_and_publish_notices(admin
     assert analyst.post(f"/api/v1/purposes/{pk}/notices", {"text": "x"}).status_code == 403
 
 
-def test_consent_is_recorded_with_evidence_and_the_history_shows_it(admin):
+def _verified(admin, world):
+    """Ask for a ledger check over the API, run it as the worker would, and read it back."""
+    check = admin.post("/api/v1/consent/verify").json()
+    with tenant_context(world.a):
+        ledger_check_run(check_id=check["id"])
+    return admin.get("/api/v1/consent/verify").json()["results"][0]
+
+
+def test_consent_is_recorded_with_evidence_and_the_history_shows_it(admin, world):
     contact = _contact(admin)
     url = f"/api/v1/contacts/{contact['id']}/consents"
     grant = admin.post(
@@ -125,14 +133,12 @@ def test_consent_is_recorded_with_evidence_and_the_history_shows_it(admin):
         "user_agent": "UA/1",
         "form_id": "signup-2026",
     }
-    assert admin.get("/api/v1/consent/verify").json() == {
-        "ok": True,
-        "checked": withdraw.json()["seq"],
-        "head_hash": withdraw.json()["hash"],
-        "broken_seq": None,
-        "broken_event_id": None,
-        "reason": "",
-    }
+    latest = _verified(admin, world)
+    assert (latest["status"], latest["checked"], latest["head_hash"]) == (
+        "intact",
+        withdraw.json()["seq"],
+        withdraw.json()["hash"],
+    )
 
 
 @pytest.mark.parametrize(
@@ -166,8 +172,8 @@ def test_verification_over_the_api_names_an_edited_event(admin, world):
             cursor.execute("SET LOCAL session_replication_role = replica")
             cursor.execute("UPDATE ethics_consentevent SET source = 'import' WHERE id = %s", [events[1].pk])
             cursor.execute("SET LOCAL session_replication_role = origin")
-    body = admin.get("/api/v1/consent/verify").json()
-    assert body["ok"] is False and body["broken_event_id"] == events[1].pk and body["checked"] == 1
+    body = _verified(admin, world)
+    assert body["status"] == "broken" and body["broken_event_id"] == events[1].pk and body["checked"] == 1
 
 
 def test_a_viewer_reads_but_cannot_record(api_for, admin):
@@ -191,7 +197,8 @@ def test_tenant_b_reaches_none_of_tenant_a_contacts_or_consents(admin, api_for, 
         assert b_on_b.get(path).status_code == 404
     assert b_on_b.post(f"/api/v1/contacts/{contact['id']}/preference-link").status_code == 404
     assert b_on_b.get("/api/v1/contacts").json()["results"] == []
-    assert b_on_b.get("/api/v1/consent/verify").json()["checked"] == 0
+    _verified(admin, world)
+    assert b_on_b.get("/api/v1/consent/verify").json()["results"] == []
     with tenant_context(world.b):
         assert ConsentEvent.objects.count() == 0
 

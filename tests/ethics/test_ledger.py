@@ -17,9 +17,16 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from ethics import ledger
-from ethics.models import ConsentEvent, ConsentInterval, Notice, Purpose
+from ethics.models import ConsentEvent, ConsentInterval, LedgerCheck, LedgerCheckStatus, Notice, Purpose
 from ethics.selectors import consent_verify, consented_contacts
-from ethics.services import ConsentEntry, consent_record_many, notice_publish, purpose_create
+from ethics.services import (
+    ConsentEntry,
+    consent_record_many,
+    ledger_check_request,
+    ledger_check_run,
+    notice_publish,
+    purpose_create,
+)
 from personalization.records import contact_create
 from tests.conftest import World
 from tests.ethics.conftest import data_queries, make_contact, record
@@ -215,3 +222,42 @@ def test_a_batch_appends_in_order_in_one_transaction_and_one_bad_entry_refuses_i
     assert "entries[1].action" in refused.value.message_dict
     assert people[20] not in consented_contacts(purpose="analytics")
     assert consent_verify().checked == before + len(entries)
+
+
+def test_a_ledger_check_runs_on_request_and_stores_the_first_broken_link(in_a, world):
+    contact = make_contact()
+    event = record(contact, "analytics")
+    first = ledger_check_request(actor=world.users["a_admin"])
+    assert ledger_check_request(actor=None).pk == first.pk  # asking again joins the waiting one
+    assert ledger_check_run(check_id=first.pk).status == LedgerCheckStatus.INTACT
+    first.refresh_from_db()
+    assert first.checked == event.seq and first.head_hash == event.hash and first.requested_by_id
+    assert ledger_check_run(check_id=first.pk).finished_at == first.finished_at  # a redelivery: no rerun
+
+    with connection.cursor() as cursor:
+        tamper(cursor, "UPDATE ethics_consentevent SET actor = 'user:999' WHERE id = %s", event.pk)
+    second = ledger_check_request(actor=None)
+    assert second.pk != first.pk
+    second = ledger_check_run(check_id=second.pk)
+    assert (second.status, second.broken_seq, second.broken_event_id) == ("broken", event.seq, event.pk)
+    assert "hash" in second.reason and second.checked == event.seq - 1
+
+
+def test_a_check_left_running_by_a_dead_worker_runs_again(in_a):
+    check = ledger_check_request(actor=None)
+    LedgerCheck.objects.filter(pk=check.pk).update(status=LedgerCheckStatus.RUNNING)
+    assert ledger_check_run(check_id=check.pk).status == LedgerCheckStatus.INTACT
+
+
+def test_the_api_lists_checks_and_queues_one_for_editors_only(api_for, world):
+    viewer, admin = api_for("a_viewer"), api_for("a_admin", scope="write")
+    assert admin.get("/api/v1/consent/verify").json()["results"] == []
+    queued = admin.post("/api/v1/consent/verify")
+    assert queued.status_code == 202 and queued.json()["status"] == "queued"
+    assert admin.post("/api/v1/consent/verify").json()["id"] == queued.json()["id"]
+    with tenant_context(world.a):
+        ledger_check_run(check_id=queued.json()["id"])
+    listed = viewer.get("/api/v1/consent/verify").json()["results"]
+    assert [(c["id"], c["status"]) for c in listed] == [(queued.json()["id"], "intact")]
+    assert viewer.post("/api/v1/consent/verify").status_code == 403
+    assert api_for("a_admin", scope="read").post("/api/v1/consent/verify").status_code == 403

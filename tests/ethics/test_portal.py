@@ -10,6 +10,7 @@ import pytest
 from django.test import Client, override_settings
 from django_tenants.utils import tenant_context
 
+from ethics import selectors, services
 from ethics.models import ConsentEvent, DataSubjectRequest, FairnessSettings, ModelStatus, ModelVersion
 from ethics.selectors import consent_history, consented_contacts
 from ethics.services import preference_token
@@ -123,6 +124,14 @@ def test_the_ethics_pages_render_for_members(api_for, world):
         assert response.status_code == 200, path
     history = viewer.get(f"/ethics/contacts/{contact.pk}/").content.decode()
     assert "203.0.113.9" in history and "Outreach" in history
+    ledger = viewer.get("/ethics/ledger/").content.decode()
+    assert "Not verified yet" in ledger and "Verify now" not in ledger
+    assert viewer.post("/ethics/ledger/").status_code == 403
+    analyst = api_for("a_analyst").client
+    assert analyst.post("/ethics/ledger/").status_code == 302
+    assert "A verification is queued" in viewer.get("/ethics/ledger/").content.decode()
+    with tenant_context(world.a):
+        services.ledger_check_run(check_id=selectors.ledger_checks().get().pk)
     assert "Intact" in viewer.get("/ethics/ledger/").content.decode()
     assert viewer.get("/ethics/requests/").status_code == 403
     assert viewer.post("/ethics/", {"code": "x", "name": "x", "notice_text": "x"}).status_code == 403

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from django_tenants.utils import tenant_context
 
-from ethics.models import DataSubjectRequest, DsrStep
+from ethics.models import DataSubjectRequest, DsrStep, LedgerCheck
 from ethics.selectors import consent_verify
 from personalization.models import Contact
 from tenants.services import tenant_domain, token_create
@@ -86,3 +86,18 @@ def test_export_and_erasure_run_on_the_worker(celery_worker, committed, admin):
             DsrStep.objects.filter(request_id__in=dsr_ids).delete()
             DataSubjectRequest.objects.filter(pk__in=dsr_ids).delete()
             Contact.objects.filter(pk=contact["id"]).delete()
+
+
+def test_a_ledger_check_asked_through_the_api_runs_on_the_worker(celery_worker, committed, admin):
+    queued = admin.post("/api/v1/consent/verify")
+    assert queued.status_code == 202
+
+    def finished() -> bool:
+        latest = admin.get("/api/v1/consent/verify").json()["results"][0]
+        return latest["id"] == queued.json()["id"] and latest["status"] == "intact"
+
+    try:
+        assert wait_for(finished, 60), celery_worker.read_text()[-3000:]
+    finally:
+        with tenant_context(committed.a):
+            LedgerCheck.objects.all().delete()
