@@ -1,6 +1,9 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_tenants.utils import tenant_context
 
+from tenants.demo.listening import ListeningSeed, listening_seed
+from tenants.demo.mentions import Company
 from tenants.models import Agency, Membership, Role, Tenant, User
 from tenants.services import agency_member_set, public_tenant_ensure, tenant_create, tenant_url
 
@@ -12,6 +15,44 @@ CLIENTS = [
     ("Globex Software", "globex", "A developer-tools company"),
     ("Initech Security", "initech", "A managed security service"),
 ]
+# What each client's customers talk about, and how much: Acme (the IT company whose outage the demo
+# replays) has three months of history, the others a month. About 6,000 mentions in all, which the
+# worker enriches within a few minutes of `make run` (the dashboards fill up as it goes).
+LISTENING = {
+    "acme": ListeningSeed(
+        Company(
+            name="Acme Cloud",
+            handle="acmecloud",
+            products=("Acme Compute", "Acme Storage", "Acme Console"),
+            competitors=("Nimbus Hosting", "Stratus Cloud"),
+            status_url="https://status.acme.example",
+        ),
+        days=90,
+        per_day=50,
+    ),
+    "globex": ListeningSeed(
+        Company(
+            name="Globex Software",
+            handle="globexdev",
+            products=("Globex CI", "Globex IDE"),
+            competitors=("Hooli Build", "Vandelay Code"),
+            status_url="https://status.globex.example",
+        ),
+        days=30,
+        per_day=25,
+    ),
+    "initech": ListeningSeed(
+        Company(
+            name="Initech Security",
+            handle="initechsec",
+            products=("Initech Shield", "Initech SOC"),
+            competitors=("Umbrella Secure", "Cyberdyne Defense"),
+            status_url="https://status.initech.example",
+        ),
+        days=30,
+        per_day=25,
+    ),
+}
 
 
 class Command(BaseCommand):
@@ -33,6 +74,11 @@ class Command(BaseCommand):
                 user = _user(f"{role}@northwind.example", f"Demo {role.title()}")
                 for tenant in tenants:
                     Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": role})
+        for tenant in tenants:
+            with tenant_context(tenant):
+                stored = listening_seed(LISTENING[tenant.slug])
+            if stored:
+                self.stdout.write(f"  {tenant.name}: {stored} past mentions queued for enrichment")
         self.stdout.write(self.style.SUCCESS("demo ready:"))
         for tenant in tenants:
             self.stdout.write(f"  {tenant.name}: {tenant_url(tenant)}")
