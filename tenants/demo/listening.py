@@ -4,6 +4,7 @@ through the real ingest path (enrichment, metrics and topics then run on the wor
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
@@ -56,7 +57,8 @@ def listening_seed(seed: ListeningSeed, *, now: datetime | None = None) -> int:
         "(outage OR down OR 502 OR unavailable)",
     )
     end = (now or timezone.now()).replace(minute=0, second=0, microsecond=0)
-    writer = MentionWriter(company)
+    # Each company its own draws: two demo tenants of the same size must not look alike.
+    writer = MentionWriter(company, seed=zlib.crc32(company.handle.encode()))
     history = writer.history(start=end - timedelta(days=seed.days), end=end, per_day=seed.per_day)
     stored = 0
     while chunk := list(islice(history, CHUNK)):
