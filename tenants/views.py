@@ -35,6 +35,7 @@ from tenants.forms import (
 )
 from tenants.http import client_info
 from tenants.models import Agency, Tenant
+from tenants.onboarding import onboarding_steps
 
 SIGNOUT_SALT = "candor.signout"
 
@@ -261,7 +262,12 @@ SECTIONS = {
 
 @tenant_page()
 def overview_view(request: HttpRequest, access: Access) -> HttpResponse:
-    return render(request, "portal/overview.html", {"sections": SECTIONS})
+    steps = onboarding_steps(access)
+    return render(
+        request,
+        "portal/overview.html",
+        {"sections": SECTIONS, "steps": steps, "steps_done": sum(step.done for step in steps)},
+    )
 
 
 @tenant_page()
