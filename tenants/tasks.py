@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 from celery import current_app, shared_task
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.utils import timezone
 
+from tenants.demo import replay
+from tenants.demo.mentions import Company
 from tenants.tasking import current_schema, for_each_tenant, send_in_tenant, tenant_task
 
 logger = logging.getLogger(__name__)
@@ -31,6 +35,23 @@ def tenant_heartbeat(nonce: str = "") -> None:
         {"schema": current_schema(), "nonce": nonce, "at": timezone.now().isoformat()},
         timeout=60 * 60,
     )
+
+
+@tenant_task()
+def demo_replay_step(started_at: str, speed: float, step: int, company: dict[str, Any]) -> int:
+    """One step of the demo's outage replay; queues the next one a step's (compressed) time later."""
+    run = replay.Replay(started_at=datetime.fromisoformat(started_at), speed=speed)
+    about = Company(
+        name=company["name"],
+        handle=company["handle"],
+        products=tuple(company["products"]),
+        competitors=tuple(company["competitors"]),
+        status_url=company["status_url"],
+    )
+    stored = replay.replay_step(replay=run, step=step, company=about)
+    if step + 1 < replay.STEPS:
+        demo_replay_step.apply_async((started_at, speed, step + 1, company), countdown=run.step_seconds)
+    return stored
 
 
 @shared_task(ignore_result=True)

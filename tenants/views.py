@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from tenants import identity, selectors, services
 from tenants.access import Access, Capability, access_for, agency_access_for
 from tenants.api.errors import json_error
+from tenants.demo import replay
 from tenants.forms import (
     MemberAddForm,
     MemberRoleForm,
@@ -266,8 +267,28 @@ def overview_view(request: HttpRequest, access: Access) -> HttpResponse:
     return render(
         request,
         "portal/overview.html",
-        {"sections": SECTIONS, "steps": steps, "steps_done": sum(step.done for step in steps)},
+        {
+            "sections": SECTIONS,
+            "steps": steps,
+            "steps_done": sum(step.done for step in steps),
+            "demo": access.can(Capability.MANAGE) and replay.replay_available(access.tenant.slug),
+            "demo_running": replay.replay_running(),
+        },
     )
+
+
+@require_POST
+@tenant_page(Capability.MANAGE)
+def demo_outage_view(request: HttpRequest, access: Access) -> HttpResponse:
+    """Replay the demo's outage (demo tenants only): the dashboard shows it arrive."""
+    try:
+        started = replay.replay_start(slug=access.tenant.slug)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("portal-overview")
+    minutes = replay.STORY_MINUTES / started.speed
+    messages.success(request, f"The outage replay started: two hours of the story in {minutes:.0f} minutes.")
+    return redirect("listening-dashboard")
 
 
 @tenant_page()
@@ -432,6 +453,7 @@ tenant_urlpatterns: list[URLPattern] = [
         for key in SECTIONS
         if key not in WITH_PAGES
     ],
+    path("demo/outage/", demo_outage_view, name="portal-demo-outage"),
     path("settings/members/", members_view, name="portal-members"),
     path("settings/members/<int:membership_id>/role/", member_role_view, name="portal-member-role"),
     path("settings/members/<int:membership_id>/remove/", member_remove_view, name="portal-member-remove"),

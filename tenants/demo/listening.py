@@ -18,6 +18,8 @@ from listening.services.queries import query_create
 from listening.services.sources import source_create
 from tenants.demo.mentions import Company, MentionWriter
 
+SOCIAL_SOURCE = "Social (demo feed)"
+PRESS_SOURCE = "Tech press (demo feed)"
 # Mentions per ingest call: each is one transaction whose enrichment is queued when it commits.
 CHUNK = 2000
 
@@ -43,8 +45,8 @@ def listening_seed(seed: ListeningSeed, *, now: datetime | None = None) -> int:
     if Mention.objects.exists():
         return 0
     company = seed.company
-    social = source_create(name="Social (demo feed)", kind=SourceKind.API).source
-    press = source_create(name="Tech press (demo feed)", kind=SourceKind.API).source
+    social = source_create(name=SOCIAL_SOURCE, kind=SourceKind.API).source
+    press = source_create(name=PRESS_SOURCE, kind=SourceKind.API).source
     brand = query_create(name=company.name, expression=_brand_expression(company), kind=QueryKind.BRAND)
     query_create(name="Products", expression=_or_phrases(company.products), kind=QueryKind.PRODUCT)
     query_create(name="Competitors", expression=_or_phrases(company.competitors), kind=QueryKind.COMPETITOR)

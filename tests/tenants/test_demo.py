@@ -6,11 +6,27 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django_tenants.utils import tenant_context
 
-from listening.models import AlertRule, Mention, Query, Source
-from tenants.demo.listening import ListeningSeed, listening_seed
+from listening.models import AlertRule, Mention, Query, Source, SourceKind
+from listening.services.metrics import metrics_rebuild
+from listening.services.sources import source_create
+from tenants.demo.companies import LISTENING
+from tenants.demo.listening import PRESS_SOURCE, SOCIAL_SOURCE, ListeningSeed, listening_seed
 from tenants.demo.mentions import PRESS, Company, MentionWriter
+from tenants.demo.replay import (
+    RUNNING_KEY,
+    STEPS,
+    STORY_MINUTES,
+    Replay,
+    replay_running,
+    replay_start,
+    replay_step,
+    replay_story,
+)
+from tests.conftest import wait_for
 
 ACME = Company(
     name="Acme Cloud",
@@ -80,3 +96,85 @@ def test_seeding_sets_up_listening_and_ingests_the_history_once(world):
         assert AlertRule.objects.count() == 3 and Source.objects.count() == 2
         assert listening_seed(seed, now=now + timedelta(days=1)) == 0
         assert Mention.objects.count() == stored
+
+
+@pytest.fixture
+def demo_a(world, monkeypatch):
+    """Tenant A as a demo tenant: a little history and the demo sources."""
+    monkeypatch.setitem(LISTENING, world.a.slug, ListeningSeed(ACME, days=1, per_day=5))
+    with tenant_context(world.a):
+        listening_seed(LISTENING[world.a.slug])
+    return world
+
+
+@pytest.mark.django_db
+def test_a_replay_step_compresses_the_story_and_stores_it_once(demo_a):
+    start = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    run = Replay(started_at=start, speed=30)
+    story = replay_story(replay=run, company=ACME)
+    with tenant_context(demo_a.a):
+        before = Mention.objects.count()
+        stored = [replay_step(replay=run, step=step, company=ACME) for step in range(STEPS)]
+        assert sum(stored) == len(story) == Mention.objects.count() - before
+        assert stored[3] > 2 * stored[0]  # minutes 15-20 are the surge, 0-5 the first reports
+        assert [replay_step(replay=run, step=step, company=ACME) for step in range(STEPS)] == [0] * STEPS
+        latest = Mention.objects.order_by("-posted_at").first()
+        assert start < latest.posted_at <= start + timedelta(minutes=STORY_MINUTES / 30)
+
+
+@pytest.mark.django_db
+def test_the_replay_starts_once_in_a_demo_tenant_only(demo_a, django_capture_on_commit_callbacks):
+    with tenant_context(demo_a.b), pytest.raises(ValidationError, match="no demo data"):
+        replay_start(slug=demo_a.b.slug)
+    with tenant_context(demo_a.a):
+        with pytest.raises(ValidationError, match="speed"):
+            replay_start(slug=demo_a.a.slug, speed=1000)
+        with django_capture_on_commit_callbacks() as queued:
+            replay_start(slug=demo_a.a.slug, speed=300)
+        assert len(queued) == 1 and replay_running()
+        with pytest.raises(ValidationError, match="running"):
+            replay_start(slug=demo_a.a.slug)
+
+
+@pytest.mark.django_db
+def test_admins_of_a_demo_tenant_get_the_replay_button(demo_a, api_for):
+    admin, analyst = api_for("a_admin").client, api_for("a_analyst").client
+    assert 'data-testid="demo-replay"' in admin.get("/").content.decode()
+    assert 'data-testid="demo-replay"' not in analyst.get("/").content.decode()
+    assert analyst.post("/demo/outage/").status_code == 403
+    response = admin.post("/demo/outage/")
+    assert response.status_code == 302 and response["Location"] == "/listening/dashboard/"
+    assert "A replay is running now." in admin.get("/").content.decode()
+    assert (
+        'data-testid="demo-replay"'
+        not in api_for("b_admin", tenant=demo_a.b).client.get("/").content.decode()
+    )
+
+
+@pytest.mark.worker
+def test_the_replay_runs_step_by_step_on_the_workers(celery_worker, committed, monkeypatch):
+    monkeypatch.setitem(LISTENING, committed.a.slug, ListeningSeed(ACME, days=0, per_day=0))
+    with tenant_context(committed.a):
+        before = set(Mention.objects.values_list("pk", flat=True))
+        sources = [
+            source_create(name=name, kind=SourceKind.API).source for name in (SOCIAL_SOURCE, PRESS_SOURCE)
+        ]
+        run = replay_start(slug=committed.a.slug, speed=300)
+    story = replay_story(replay=run, company=ACME)
+
+    def replayed() -> int:
+        with tenant_context(committed.a):
+            return Mention.objects.exclude(pk__in=before).count()
+
+    try:
+        assert wait_for(lambda: replayed() == len(story), 240), (
+            replayed(),
+            len(story),
+            celery_worker.read_text()[-3000:],
+        )
+    finally:
+        with tenant_context(committed.a):
+            Mention.objects.exclude(pk__in=before).delete()
+            Source.objects.filter(pk__in=[s.pk for s in sources]).delete()
+            metrics_rebuild(start=story[0].posted_at, end=story[-1].posted_at + timedelta(minutes=5))
+        cache.delete(RUNNING_KEY)

@@ -1,0 +1,105 @@
+"""The demo's outage, replayed in accelerated time: the story's two hours of mentions (first reports,
+the surge, anger and waiting, recovery) arrive `speed` times faster than they were written, step by
+step, through the real ingest path, so enrichment, metrics, alerts and the risk score react to them
+as they would to a real outage.
+
+A replay is named by its start time and speed; each step ingests the story minutes
+`[step * STEP_MINUTES, (step + 1) * STEP_MINUTES)` with their times compressed. The story is drawn
+from a generator seeded by the start time, so a step run twice (a redelivered task) stores nothing
+new: the same external ids are duplicates."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from listening.connectors.base import MentionIn
+from listening.models import Source
+from listening.services.ingest import mention_ingest
+from tenants.demo.companies import LISTENING
+from tenants.demo.listening import PRESS_SOURCE, SOCIAL_SOURCE
+from tenants.demo.mentions import OUTAGE_PHASES, Company, MentionWriter
+
+STEP_MINUTES = 5
+STORY_MINUTES = OUTAGE_PHASES[-1][1]
+STEPS = -(-STORY_MINUTES // STEP_MINUTES)
+DEFAULT_SPEED = 30.0
+SPEEDS = (1.0, 300.0)
+
+
+@dataclass(frozen=True)
+class Replay:
+    started_at: datetime  # real time of story minute 0
+    speed: float
+
+    def real_time(self, story_offset: timedelta) -> datetime:
+        return self.started_at + story_offset / self.speed
+
+    @property
+    def step_seconds(self) -> float:
+        return STEP_MINUTES * 60 / self.speed
+
+
+def replay_company(slug: str) -> Company:
+    if not replay_available(slug):
+        raise ValidationError("This workspace has no demo data: the outage replay runs in the demo tenants.")
+    return LISTENING[slug].company
+
+
+def replay_available(slug: str) -> bool:
+    return slug in LISTENING and Source.objects.filter(name=SOCIAL_SOURCE).exists()
+
+
+def replay_validate(speed: float) -> None:
+    if not SPEEDS[0] <= speed <= SPEEDS[1]:
+        raise ValidationError({"speed": f"Replay between {SPEEDS[0]:g}x and {SPEEDS[1]:g}x real time."})
+
+
+def replay_story(*, replay: Replay, company: Company) -> list[MentionIn]:
+    """The replay's mentions, in order, with their times compressed (`speed` times faster)."""
+    seed = zlib.crc32(company.handle.encode()) ^ int(replay.started_at.timestamp())
+    story = MentionWriter(company, seed=seed).outage(start=replay.started_at)
+    return [replace(m, posted_at=replay.real_time(m.posted_at - replay.started_at)) for m in story]
+
+
+def replay_step(*, replay: Replay, step: int, company: Company) -> int:
+    """Ingest one step of the story; returns the mentions stored (0 when the step ran before)."""
+    first = replay.real_time(timedelta(minutes=step * STEP_MINUTES))
+    last = replay.real_time(timedelta(minutes=(step + 1) * STEP_MINUTES))
+    window = [m for m in replay_story(replay=replay, company=company) if first <= m.posted_at < last]
+    stored = 0
+    for name, kind_is_news in ((SOCIAL_SOURCE, False), (PRESS_SOURCE, True)):
+        items = [m for m in window if (m.raw.get("kind") == "news") == kind_is_news]
+        if items:
+            stored += mention_ingest(source=Source.objects.get(name=name), items=items).stored
+    return stored
+
+
+RUNNING_KEY = "demo:outage-replay"
+
+
+def replay_start(*, slug: str, speed: float = DEFAULT_SPEED) -> Replay:
+    """Start the replay in the current tenant on the workers (one step after another); refused while
+    one is running. Returns the replay (its end: `started_at + STORY_MINUTES / speed`)."""
+    from tenants.tasks import demo_replay_step
+
+    replay_validate(speed)
+    company = replay_company(slug)
+    replay = Replay(started_at=timezone.now(), speed=speed)
+    duration = STEPS * replay.step_seconds
+    if not cache.add(RUNNING_KEY, replay.started_at.isoformat(), timeout=int(duration) + 60):
+        raise ValidationError("An outage replay is running in this workspace already.")
+    # The company travels with the task: what the story is about is the starter's to say.
+    args = (replay.started_at.isoformat(), speed, 0, asdict(company))
+    transaction.on_commit(lambda: demo_replay_step.delay(*args))
+    return replay
+
+
+def replay_running() -> bool:
+    return cache.get(RUNNING_KEY) is not None
