@@ -566,10 +566,7 @@ def statements_escalate_overdue(*, now: datetime | None = None) -> list[int]:
             "workspace's admins and owners.",
             data={"statement_id": statement.pk, "version": statement.version, "escalated": True},
         )
-        statement_id = statement.pk
-        transaction.on_commit(
-            lambda statement_id=statement_id: notify_statement_escalated.delay(statement_id)
-        )
+        transaction.on_commit(partial(notify_statement_escalated.delay, statement.pk))
     return [statement.pk for statement in overdue]
 
 
