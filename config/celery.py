@@ -88,9 +88,15 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=40, hour=1),
         "args": ("personalization.tasks.train_engagement",),
     },
+    "crisis-escalate-statements": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute="*"),
+        "args": ("crisis.statement_tasks.escalate_overdue_statements",),
+    },
     "tenants-purge-expired": {
         "task": "tenants.tasks.purge_expired",
         "schedule": crontab(minute=17),
     },
 }
 app.autodiscover_tasks()
+app.autodiscover_tasks(["crisis"], related_name="statement_tasks")

@@ -3,6 +3,8 @@
 from django.urls import include, path
 
 from config.urls_common import urlpatterns as common
+from crisis.statement_urls import api_urls as statement_api_urls
+from crisis.statement_urls import portal_urlpatterns as statement_portal_urls
 from ethics import views as ethics_views
 from ethics.urls import api_urls as ethics_api_urls
 from listening import alert_views
@@ -18,8 +20,17 @@ urlpatterns = [
     *common,
     path(
         "api/v1/",
-        include([*tenant_api_urls, *listening_api_urls, *personalization_api_urls, *ethics_api_urls]),
+        include(
+            [
+                *tenant_api_urls,
+                *listening_api_urls,
+                *personalization_api_urls,
+                *ethics_api_urls,
+                *statement_api_urls,
+            ]
+        ),
     ),
+    *statement_portal_urls,
     *alert_views.portal_urlpatterns,
     *listening_views.portal_urlpatterns,
     *ethics_views.portal_urlpatterns,

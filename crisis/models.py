@@ -293,11 +293,20 @@ class Statement(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     created_by_id = models.BigIntegerField(null=True, blank=True)
+    # Who last wrote the text: like its author, they may not approve the version they wrote.
+    edited_by_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["approval_due_at"],
+                condition=models.Q(status="in_review", escalated_at__isnull=True),
+                name="statement_review_due",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -362,10 +371,38 @@ class StatementPublication(models.Model):
     post = models.OneToOneField(
         "personalization.ScheduledPost", on_delete=models.PROTECT, related_name="statement_publication"
     )
+    # The channel it went to: once per (statement, channel), so a double click or a retry of the
+    # publish request cannot post the statement twice to the same place.
+    channel = models.ForeignKey(
+        "personalization.PublishingChannel",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="statement_publications",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["statement", "channel"], name="statement_channel_once")
+        ]
 
     def __str__(self) -> str:
         return f"{self.statement_id} -> post {self.post_id}"
+
+
+class StatementSettings(models.Model):
+    """The tenant's one row: how statements are approved by default (a submission may ask for more
+    approvers, a higher role or a shorter deadline). SEV1 incidents have their own, stricter defaults."""
+
+    singleton = models.BooleanField(default=True, unique=True)
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    approvals_required_sev1 = models.PositiveSmallIntegerField(default=2)
+    approver_role = models.CharField(max_length=16, default="approver")  # approver, admin or owner
+    approval_minutes = models.PositiveIntegerField(default=30)
+    approval_minutes_sev1 = models.PositiveIntegerField(default=15)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.approvals_required} approval(s) within {self.approval_minutes} min"

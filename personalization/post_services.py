@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from ethics.selectors import consented_contacts, purpose_by_code
@@ -45,6 +45,9 @@ from personalization.post_models import (
 from tenants.models import User
 
 HOLDABLE = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.SENDING)
+# A crisis statement's post (crisis.StatementPublication) is the crisis response itself: crisis mode
+# holds marketing, never it.
+NOT_A_STATEMENT = Q(statement_publication__isnull=True)
 # What an approver approved: changing any of it (including where and to whom it goes) needs approval again.
 CONTENT_FIELDS = (
     "text",
@@ -294,7 +297,8 @@ def scheduled_post_schedule(
     *, post: ScheduledPost, actor: Actor, scheduled_at: datetime | None = None, reason: str = ""
 ) -> ScheduledPost:
     """Put an approved post (or one waiting for a new time) on the calendar. A post scheduled while
-    its channel or the tenant is paused is held at once, with that pause's scope."""
+    its channel or the tenant is paused is held at once, with that pause's scope (a crisis
+    statement's post excepted: NOT_A_STATEMENT)."""
     with transaction.atomic():
         post = _locked(post)
         if post.status not in (PostStatus.APPROVED, PostStatus.NEEDS_RESCHEDULE, PostStatus.FAILED):
@@ -307,9 +311,10 @@ def scheduled_post_schedule(
         post.scheduled_at = when
         _transition(post, PostStatus.SCHEDULED, actor=actor, reason=reason)
         state = _publishing_state()
-        if state.is_paused:
+        holdable = ScheduledPost.objects.filter(NOT_A_STATEMENT, pk=post.pk).exists()
+        if holdable and state.is_paused:
             _hold(post, scope=PauseScope.TENANT, reason=state.pause_reason, actor=actor)
-        elif post.channel.is_paused:
+        elif holdable and post.channel.is_paused:
             _hold(post, scope=PauseScope.CHANNEL, reason=post.channel.pause_reason, actor=actor)
         post.save()
     return post
@@ -353,7 +358,11 @@ def posts_held_by(*, target: PauseTarget) -> QuerySet[ScheduledPost]:
 
 
 def posts_pause_preview(*, target: PauseTarget) -> QuerySet[ScheduledPost]:
-    return posts_held_by(target=target).filter(status__in=HOLDABLE).order_by("scheduled_at", "id")
+    return (
+        posts_held_by(target=target)
+        .filter(NOT_A_STATEMENT, status__in=HOLDABLE)
+        .order_by("scheduled_at", "id")
+    )
 
 
 def posts_pause(*, target: PauseTarget, reason: str, actor: Actor) -> list[ScheduledPost]:
