@@ -83,6 +83,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=40, hour=1),
         "args": ("personalization.tasks.train_engagement",),
     },
+    "crisis-portfolio-rebuild": {
+        "task": "crisis.tasks.portfolio_rebuild",
+        "schedule": crontab(minute=29),
+    },
     "tenants-purge-expired": {
         "task": "tenants.tasks.purge_expired",
         "schedule": crontab(minute=17),

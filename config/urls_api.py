@@ -3,6 +3,7 @@
 
 from django.urls import include, path
 
+from crisis import aftermath_urls
 from ethics.urls import api_urls as ethics_api_urls
 from listening.urls import api_urls as listening_api_urls
 from personalization.urls import api_urls as personalization_api_urls
@@ -20,6 +21,8 @@ urlpatterns = [
                 *personalization_api_urls,
                 *ethics_api_urls,
                 *agency_api_urls,
+                *aftermath_urls.tenant_api_urls,
+                *aftermath_urls.public_api_urls,
             ]
         ),
     ),

@@ -5,3 +5,9 @@ class CrisisConfig(AppConfig):
     """Crisis-risk score, incidents, playbooks, statements and crisis mode."""
 
     name = "crisis"
+
+    def ready(self) -> None:
+        # The agency portfolio's summary rows follow snapshots, incidents and crisis-mode switches.
+        from crisis.portfolio_services import receivers_connect
+
+        receivers_connect()

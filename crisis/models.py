@@ -369,3 +369,7 @@ class StatementPublication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.statement_id} -> post {self.post_id}"
+
+
+# Crisis mode switches live in their own module; importing them here registers them.
+from crisis.aftermath_models import CrisisModeScope, CrisisModeSwitch  # noqa: E402, F401
