@@ -125,8 +125,9 @@ def _when(raw: str) -> datetime | None:
 def mode_off_view(request: HttpRequest, access: Access) -> HttpResponse:
     decisions: dict[int, mode_services.Decision] = {}
     values: dict[int, dict[str, str]] = {}
-    for key, action in request.POST.items():
-        if not key.startswith("decision-") or not key[9:].isdigit():
+    for key in request.POST:
+        action = request.POST.get(key, "")
+        if not key.startswith("decision-") or not (key[9:].isascii() and key[9:].isdigit()) or len(key) > 27:
             continue
         post_id = int(key[9:])
         raw = request.POST.get(f"at-{post_id}", "")

@@ -91,7 +91,11 @@ def client_summary_refresh(tenant: Tenant) -> ClientRiskSummary:
 
 def portfolio_rebuild() -> tuple[int, int]:
     """Every client's summary from its schema, one tenant at a time. Returns (ok, failed)."""
-    return for_each_tenant(client_summary_refresh)
+    return for_each_tenant(lambda tenant: _refresh(tenant))
+
+
+def _refresh(tenant: Tenant) -> None:
+    client_summary_refresh(tenant)
 
 
 def _refresh_on_commit(sender: Any, **kwargs: Any) -> None:

@@ -5,6 +5,7 @@ timeline, handed to the pure arithmetic of `crisis.report`."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Min, Q
 from django.utils import timezone
@@ -70,7 +71,7 @@ def _reach(incident: Incident) -> list[report.StatementReach]:
     ):
         post_ids.setdefault(statement_id, []).append(post_id)
     all_posts = [pk for ids in post_ids.values() for pk in ids]
-    sends: dict[int, dict[str, int]] = {}
+    sends: dict[int, dict[str, Any]] = {}
     for row in (
         PostSend.objects.filter(post_id__in=all_posts)
         .values("post_id")

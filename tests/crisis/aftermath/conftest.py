@@ -33,7 +33,11 @@ def channels(in_a: Any) -> dict[str, PublishingChannel]:
 
 
 def post(
-    channel: PublishingChannel, *, hours: float = 2, steps: tuple[str, ...] = ("approve", "schedule"), text: str = ""
+    channel: PublishingChannel,
+    *,
+    hours: float = 2,
+    steps: tuple[str, ...] = ("approve", "schedule"),
+    text: str = "",
 ) -> ScheduledPost:
     """A post `hours` from now, taken through the named steps (draft without any)."""
     made = post_services.scheduled_post_create(

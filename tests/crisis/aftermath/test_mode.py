@@ -62,7 +62,9 @@ def test_chosen_channels_hold_only_their_posts(world, api_for, channels):
     admin = api_for("a_admin")
     preview = admin.get(f"{MODE}/preview", {"scope": "channels", "channel_ids": str(news.pk)})
     assert [p["id"] for p in preview.json()["posts"]] == [on_news.pk]
-    answer = admin.post(f"{MODE}/on", {"scope": "channels", "channel_ids": [news.pk], "reason": "Newsletter issue"})
+    answer = admin.post(
+        f"{MODE}/on", {"scope": "channels", "channel_ids": [news.pk], "reason": "Newsletter issue"}
+    )
     assert answer.status_code == 201, answer.json()
     assert answer.json()["held_post_ids"] == [on_news.pk]
     assert answer.json()["state"]["channels"] == [{"id": news.pk, "name": "Newsletter"}]
@@ -79,7 +81,12 @@ def test_chosen_channels_hold_only_their_posts(world, api_for, channels):
 
 def test_resume_review_per_post_and_passed_posts_need_a_person(world, api_for, channels):
     news = channels["Newsletter"]
-    keep, move, late, approved = post(news), post(news, hours=4), post(news, hours=1), post(news, steps=("approve",))
+    keep, move, late, approved = (
+        post(news),
+        post(news, hours=4),
+        post(news, hours=1),
+        post(news, steps=("approve",)),
+    )
     admin = api_for("a_admin")
     assert admin.post(f"{MODE}/on", {"reason": "Breach rumours"}).status_code == 201
     with tenant_context(world.a):
@@ -143,7 +150,9 @@ def test_a_passed_post_may_be_kept_as_a_draft(world, api_for, channels):
     admin.post(f"{MODE}/on", {"reason": "Outage"})
     with tenant_context(world.a):
         pass_time(late)
-    answer = admin.post(f"{MODE}/off", {"reason": "Over", "decisions": [{"post": late.pk, "action": "draft"}]})
+    answer = admin.post(
+        f"{MODE}/off", {"reason": "Over", "decisions": [{"post": late.pk, "action": "draft"}]}
+    )
     assert answer.status_code == 201, answer.json()
     with tenant_context(world.a):
         assert _status(late) == [PostStatus.DRAFT]
@@ -163,7 +172,9 @@ def test_reason_naming_an_incident_links_it_and_writes_its_timeline(world, api_f
 
 
 def test_history_includes_switches_made_elsewhere(world, api_for, in_a):
-    personalization_services.crisis_mode_set(on=True, reason="From the audience API", actor=world.users["a_owner"])
+    personalization_services.crisis_mode_set(
+        on=True, reason="From the audience API", actor=world.users["a_owner"]
+    )
     body = api_for("a_viewer").get(MODE).json()
     assert body["state"]["on"] is True
     assert body["state"]["reason"] == "From the audience API"
@@ -191,7 +202,9 @@ def test_bad_input_is_a_400_naming_the_field(api_for, channels):
         assert answer.status_code == 400, (body, answer.json())
         assert field in answer.json()["error"]["fields"], (body, answer.json())
     assert admin.get(f"{MODE}/preview", {"channel_ids": "1,x"}).status_code == 400
-    assert admin.post(f"{MODE}/off", {"reason": "x"}).json()["error"]["fields"] == {"on": ["Crisis mode is off."]}
+    assert admin.post(f"{MODE}/off", {"reason": "x"}).json()["error"]["fields"] == {
+        "on": ["Crisis mode is off."]
+    }
     assert admin.post(f"{MODE}/on", {"reason": "first"}).status_code == 201
     again = admin.post(f"{MODE}/on", {"reason": "second"})
     assert "on" in again.json()["error"]["fields"]

@@ -73,7 +73,11 @@ def test_windows_before_during_after():
     resolved = T0 + timedelta(hours=5)
     now = resolved + timedelta(hours=30)
     windows = report.windows_compute(
-        first_signal_at=T0, detected_at=None, declared_at=T0 + timedelta(hours=1), resolved_at=resolved, now=now
+        first_signal_at=T0,
+        detected_at=None,
+        declared_at=T0 + timedelta(hours=1),
+        resolved_at=resolved,
+        now=now,
     )
     assert [(w.name, w.start, w.end) for w in windows] == [
         ("before", T0 - timedelta(hours=24), T0),
@@ -109,7 +113,13 @@ def test_phase_totals_take_steps_starting_inside_the_window():
         Point(T0 + timedelta(hours=2), volume=50, negative=50),  # at the end: excluded
     ]
     totals = report.phase_totals(points, window)
-    assert (totals.volume, totals.negative, totals.positive, totals.neutral, totals.reach) == (20, 8, 2, 3, 1000)
+    assert (totals.volume, totals.negative, totals.positive, totals.neutral, totals.reach) == (
+        20,
+        8,
+        2,
+        3,
+        1000,
+    )
     assert totals.volume_per_hour == 10
     assert totals.negative_share == pytest.approx(0.4)
     empty = report.phase_totals([], window)
@@ -138,10 +148,14 @@ def test_recovery_not_yet_no_baseline_unresolved_and_incomplete_hours():
     resolved = T0
     bad = _hours(resolved, [(20, 15)] * 3)
     assert (
-        report.recovery_detect(bad, resolved_at=resolved, baseline_share=0.1, now=resolved + timedelta(days=1)).status
+        report.recovery_detect(
+            bad, resolved_at=resolved, baseline_share=0.1, now=resolved + timedelta(days=1)
+        ).status
         == "not_yet"
     )
-    assert report.recovery_detect(bad, resolved_at=resolved, baseline_share=None, now=T0).status == "no_baseline"
+    assert (
+        report.recovery_detect(bad, resolved_at=resolved, baseline_share=None, now=T0).status == "no_baseline"
+    )
     assert report.recovery_detect(bad, resolved_at=None, baseline_share=0.1, now=T0).status == "unresolved"
     # A good hour still in progress does not count yet.
     good = _hours(resolved, [(20, 1)])
@@ -208,14 +222,28 @@ def test_report_build_and_dict():
         resolved_at=resolved,
         points=points,
         tasks=[
-            {"title": "Holding statement", "role": "comms", "due_at": T0 + timedelta(minutes=50),
-             "done_at": T0 + timedelta(minutes=45), "status": "done"},
-            {"title": "Status page", "role": "eng", "due_at": T0 + timedelta(minutes=30),
-             "done_at": T0 + timedelta(minutes=70), "status": "done"},
+            {
+                "title": "Holding statement",
+                "role": "comms",
+                "due_at": T0 + timedelta(minutes=50),
+                "done_at": T0 + timedelta(minutes=45),
+                "status": "done",
+            },
+            {
+                "title": "Status page",
+                "role": "eng",
+                "due_at": T0 + timedelta(minutes=30),
+                "done_at": T0 + timedelta(minutes=70),
+                "status": "done",
+            },
         ],
-        reach=[StatementReach(1, "We are on it", T0, posts=2, delivered=150, failed=1, engagement={"clicked": 9})],
-        timeline=[TimelineItem(T0 + timedelta(minutes=20), "declared", "Declared", "a@example.com"),
-                  TimelineItem(T0 + timedelta(minutes=10), "alert", "Alert", "system")],
+        reach=[
+            StatementReach(1, "We are on it", T0, posts=2, delivered=150, failed=1, engagement={"clicked": 9})
+        ],
+        timeline=[
+            TimelineItem(T0 + timedelta(minutes=20), "declared", "Declared", "a@example.com"),
+            TimelineItem(T0 + timedelta(minutes=10), "alert", "Alert", "system"),
+        ],
         now=resolved + timedelta(hours=30),
     )
     phases = {p.name: p for p in built.phases}
