@@ -53,7 +53,7 @@ def test_preview_switch_on_and_review_through_the_page(world, api_for, channels)
             f"decision-{second.pk}": "draft",
         },
     )
-    assert done.status_code == 302, [l for l in done.content.decode().splitlines() if "error" in l]
+    assert done.status_code == 302, [line for line in done.content.decode().splitlines() if "error" in line]
     with tenant_context(world.a):
         moved = ScheduledPost.objects.get(pk=first.pk)
         assert (moved.status, moved.scheduled_at) == (PostStatus.SCHEDULED, local)

@@ -23,7 +23,7 @@ from personalization.post_models import PostSend, SendStatus
 from tests.crisis.aftermath.conftest import incident, post
 from tests.ethics.conftest import make_contact
 
-STEP = timedelta(minutes=5)
+TITLE = "Login outage \u2013 Österreich"
 
 
 def _buckets(start: datetime, hours: int, volume: int, negative: int) -> list[MetricBucket]:
@@ -49,7 +49,7 @@ def case(in_a, channels):
     t0 = (now - timedelta(days=2)).replace(second=0, microsecond=0)
     t0 -= timedelta(minutes=t0.minute % 5)
     made = incident(
-        "Login outage – Österreich",
+        TITLE,
         severity=1,
         status="resolved",
         first_signal_at=t0,
@@ -169,7 +169,7 @@ def test_report_of_a_fresh_incident_has_no_after_and_no_recovery(in_a):
 def test_api_json_csv_and_pdf(world, api_for, case):
     api = api_for("a_viewer")
     body = api.get(f"/api/v1/incidents/{case.pk}/report").json()
-    assert body["title"] == "Login outage – Österreich"
+    assert body["title"] == TITLE
     assert [s["minutes"] for s in body["clock"]["stages"]] == [15, 15, 30, 330]
     assert body["deadline_summary"]["missed"] == 1
     assert body["reach_totals"] == {"posts": 1, "delivered": 3, "failed": 1, "engaged": 3}
@@ -186,10 +186,10 @@ def test_api_json_csv_and_pdf(world, api_for, case):
     assert pdf.content.startswith(b"%PDF")
     reader = PdfReader(io.BytesIO(pdf.content))
     text = " ".join(page.extract_text() for page in reader.pages)
-    assert "Login outage – Österreich" in text
+    assert TITLE in text
     assert "Time to resolve" in text and "5 h 30 min" in text
     assert "missed by 20 min" in text
-    assert reader.metadata.title == "Login outage – Österreich"
+    assert reader.metadata.title == TITLE
 
 
 def test_csv_cells_are_escaped_against_formulas(in_a):
@@ -208,7 +208,7 @@ def test_pdf_without_a_unicode_font_folds_text_to_latin1(monkeypatch, tmp_path):
     now = datetime(2026, 5, 1, 12, tzinfo=UTC)
     built = report_build(
         incident_id=1,
-        title="Ausfall in Łódź – 東京",
+        title="Ausfall in Łódź \u2013 東京",
         scenario="Service outage",
         severity=2,
         status="declared",
@@ -226,7 +226,7 @@ def test_pdf_without_a_unicode_font_folds_text_to_latin1(monkeypatch, tmp_path):
     reader = PdfReader(io.BytesIO(report_export.report_pdf(built)))
     # Ł has no Latin-1 form; ó is Latin-1; ź loses its accent; the Japanese is unknown.
     assert "Ausfall in ?ódz - ??" in reader.pages[0].extract_text()
-    assert report_export.latin1_safe("Café – “ok” ✓") == 'Café - "ok" ?'
+    assert report_export.latin1_safe("Café \u2013 “ok” ✓") == 'Café - "ok" ?'
 
 
 def test_portal_page_and_downloads(api_for, case):
@@ -234,7 +234,7 @@ def test_portal_page_and_downloads(api_for, case):
     page = api.get(f"/crisis/incidents/{case.pk}/report/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Incident report: Login outage – Österreich" in html
+    assert f"Incident report: {TITLE}" in html
     assert "5 h 30 min" in html and "missed by 20 min" in html and "1 h after resolution" in html
     assert api.get(f"/crisis/incidents/{case.pk}/report.csv").status_code == 200
     assert api.get(f"/crisis/incidents/{case.pk}/report.pdf").content.startswith(b"%PDF")
