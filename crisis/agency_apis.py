@@ -40,7 +40,7 @@ class AgencyPortfolioApi(mixins.ListModelMixin, AgencyApi):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         rows = [
             {**portfolio_selectors.portfolio_row(t), "url": tenant_url(t, "/crisis/")}
-            for t in self.get_queryset()
+            for t in portfolio_selectors.portfolio_list(access=self.agency_access)
         ]
         return Response(PortfolioRowSerializer(rows, many=True).data)
 

@@ -5,7 +5,6 @@ timeline, handed to the pure arithmetic of `crisis.report`."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db.models import Count, Min, Q
 from django.utils import timezone
@@ -71,7 +70,7 @@ def _reach(incident: Incident) -> list[report.StatementReach]:
     ):
         post_ids.setdefault(statement_id, []).append(post_id)
     all_posts = [pk for ids in post_ids.values() for pk in ids]
-    sends: dict[int, dict[str, Any]] = {}
+    sends: dict[int, dict[str, int]] = {}
     for row in (
         PostSend.objects.filter(post_id__in=all_posts)
         .values("post_id")
@@ -80,7 +79,7 @@ def _reach(incident: Incident) -> list[report.StatementReach]:
             failed=Count("id", filter=Q(status=SendStatus.FAILED)),
         )
     ):
-        sends[row["post_id"]] = row
+        sends[row["post_id"]] = {"delivered": row["delivered"], "failed": row["failed"]}
     # The publisher records a post's engagement under the message `post:<id>`.
     events: dict[int, dict[str, int]] = {}
     for key, kind, count in (
