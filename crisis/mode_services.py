@@ -20,7 +20,7 @@ from crisis.models import Incident, TimelineKind
 from crisis.services import timeline_record
 from personalization import post_services
 from personalization import services as personalization_services
-from personalization.post_models import PauseScope, PostStatus, ScheduledPost
+from personalization.post_models import PauseScope, PostStatus, PublishingState, ScheduledPost
 from tenants.access import Access, Capability
 from tenants.http import ClientInfo
 from tenants.models import Agency, AuditAction
@@ -53,6 +53,12 @@ def _reason(reason: str) -> str:
     return text
 
 
+def _serialize_switches() -> None:
+    """Two people switching at once take turns: both lock the tenant's publishing-state row, the
+    one the tenant-wide pause itself locks, so the second sees the first's switch."""
+    PublishingState.objects.select_for_update().get_or_create(singleton=True)
+
+
 def _actor(access: Access) -> post_services.Actor:
     return post_services.Actor.of(access.user, label="crisis mode")
 
@@ -78,6 +84,7 @@ def crisis_mode_engage(
     if scope == CrisisModeScope.TENANT:
         channels = []
     with transaction.atomic():
+        _serialize_switches()
         state = mode_selectors.crisis_mode_state()
         if state.on:
             raise ValidationError(
@@ -195,6 +202,7 @@ def crisis_mode_release(
     now = timezone.now()
     actor = _actor(access)
     with transaction.atomic():
+        _serialize_switches()
         state = mode_selectors.crisis_mode_state()
         if not state.on:
             raise ValidationError({"on": "Crisis mode is off."})
