@@ -93,6 +93,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*"),
         "args": ("crisis.statement_tasks.escalate_overdue_statements",),
     },
+    "crisis-portfolio-rebuild": {
+        "task": "crisis.tasks.portfolio_rebuild",
+        "schedule": crontab(minute=29),
+    },
     "tenants-purge-expired": {
         "task": "tenants.tasks.purge_expired",
         "schedule": crontab(minute=17),

@@ -243,6 +243,7 @@ SPECTACULAR_SETTINGS = {
         "EngagementKindEnum": "personalization.models.EngagementKind",
         "SegmentKindEnum": "personalization.models.SegmentKind",
         "RecommendationKindEnum": "personalization.models.RecommendationKind",
+        "CrisisModeScopeEnum": "crisis.aftermath_models.CrisisModeScope",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -3,12 +3,14 @@
 from django.urls import include, path
 
 from config.urls_common import urlpatterns as common
+from crisis import aftermath_urls
 from tenants import views
 from tenants.urls import public_api_urls
 
 urlpatterns = [
     *common,
-    path("api/v1/", include(public_api_urls)),
+    path("api/v1/", include([*public_api_urls, *aftermath_urls.public_api_urls])),
+    *aftermath_urls.public_portal_urls,
     *views.public_urlpatterns,
 ]
 

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from config.urls_common import urlpatterns as common
+from crisis import aftermath_urls
 from crisis.statement_urls import api_urls as statement_api_urls
 from crisis.statement_urls import portal_urlpatterns as statement_portal_urls
 from ethics import views as ethics_views
@@ -27,6 +28,7 @@ urlpatterns = [
                 *personalization_api_urls,
                 *ethics_api_urls,
                 *statement_api_urls,
+                *aftermath_urls.tenant_api_urls,
             ]
         ),
     ),
@@ -37,6 +39,7 @@ urlpatterns = [
     # Before the tenant's section pages: /audience/ replaces its empty-state page.
     *personalization_views.portal_urlpatterns,
     *post_views.portal_urlpatterns,
+    *aftermath_urls.tenant_portal_urls,
     *views.tenant_urlpatterns,
 ]
 

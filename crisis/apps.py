@@ -8,3 +8,8 @@ class CrisisConfig(AppConfig):
 
     def ready(self) -> None:
         from crisis import statement_signals  # noqa: F401  (connects the post outcome receiver)
+
+        # The agency portfolio's summary rows follow snapshots, incidents and crisis-mode switches.
+        from crisis.portfolio_services import receivers_connect
+
+        receivers_connect()

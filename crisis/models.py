@@ -406,3 +406,7 @@ class StatementSettings(models.Model):
 
     def __str__(self) -> str:
         return f"{self.approvals_required} approval(s) within {self.approval_minutes} min"
+
+
+# Crisis mode switches live in their own module; importing them here registers them.
+from crisis.aftermath_models import CrisisModeScope, CrisisModeSwitch  # noqa: E402, F401

@@ -219,6 +219,10 @@ class AuditAction(models.TextChoices):
     MODEL_ACTIVATED = "model_activated", "Model version activated"
     MODEL_AUDIT_OVERRIDDEN = "model_audit_overridden", "Failed bias audit overridden"
     MODEL_RETIRED = "model_retired", "Model version retired"
+    CRISIS_MODE_ON = "crisis_mode_on", "Crisis mode switched on"
+    CRISIS_MODE_OFF = "crisis_mode_off", "Crisis mode switched off"
+    AGENCY_PAUSE = "agency_pause", "Agency paused several clients"
+    AGENCY_RESUME = "agency_resume", "Agency resumed several clients"
 
 
 class AuditEvent(models.Model):
@@ -247,3 +251,28 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target}"
+
+
+class ClientRiskSummary(models.Model):
+    """One row per client tenant, kept in the public schema so an agency's portfolio of hundreds of
+    clients is one query: the latest risk and its trend, open incidents and crisis mode. Written
+    by `crisis.portfolio_services` when a snapshot, incident or crisis-mode switch commits, and
+    recomputed from the schemas by `portfolio_rebuild`."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="risk_summary")
+    score = models.FloatField(null=True, blank=True)
+    score_1h_ago = models.FloatField(null=True, blank=True)
+    score_24h_ago = models.FloatField(null=True, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    sparkline = models.JSONField(default=list, blank=True)  # hourly max score over the last 24 h
+    open_incidents = models.PositiveIntegerField(default=0)
+    worst_severity = models.PositiveSmallIntegerField(null=True, blank=True)  # 1 = SEV1
+    oldest_open_at = models.DateTimeField(null=True, blank=True)
+    crisis_mode = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["-score"], name="risk_summary_score")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: risk {self.score}"

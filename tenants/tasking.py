@@ -8,7 +8,8 @@ loudly instead of reading or writing the wrong schema (RELIABILITY 6).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from celery import shared_task
@@ -70,6 +71,35 @@ def for_each_tenant(work: Callable[[Tenant], None]) -> tuple[int, int]:
             failed += 1
             logger.exception("tenant %s: %s failed", tenant.schema_name, getattr(work, "__name__", work))
     return ok, failed
+
+
+@dataclass(frozen=True)
+class TenantOutcome:
+    """What `work` gave in one tenant, or why it failed there (`error`, with `result` None)."""
+
+    tenant: Tenant
+    result: Any = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def in_tenants(tenants: Iterable[Tenant], work: Callable[[Tenant], Any]) -> list[TenantOutcome]:
+    """Run `work` inside each of `tenants`, one transaction each, and report every tenant's outcome:
+    a tenant that fails is rolled back alone and named with its error, the others keep theirs.
+    For an action a person takes on several clients at once (an agency's pause)."""
+    outcomes: list[TenantOutcome] = []
+    for tenant in tenants:
+        try:
+            with tenant_context(tenant), transaction.atomic():
+                outcomes.append(TenantOutcome(tenant=tenant, result=work(tenant)))
+        except Exception as error:
+            logger.exception("tenant %s: %s failed", tenant.schema_name, getattr(work, "__name__", work))
+            message = "; ".join(error.messages) if hasattr(error, "messages") else str(error)
+            outcomes.append(TenantOutcome(tenant=tenant, error=message or type(error).__name__))
+    return outcomes
 
 
 def send_in_tenant(tenant: Tenant, task: Any, *args: Any, **kwargs: Any) -> None:
