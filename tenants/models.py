@@ -219,6 +219,9 @@ class AuditAction(models.TextChoices):
     MODEL_ACTIVATED = "model_activated", "Model version activated"
     MODEL_AUDIT_OVERRIDDEN = "model_audit_overridden", "Failed bias audit overridden"
     MODEL_RETIRED = "model_retired", "Model version retired"
+    INCIDENT_DECLARED = "incident_declared", "Incident declared"
+    INCIDENT_STATUS = "incident_status", "Incident resolved, closed or reopened"
+    PLAYBOOK_CHANGED = "playbook_changed", "Playbook created or changed"
 
 
 class AuditEvent(models.Model):
