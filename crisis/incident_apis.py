@@ -170,12 +170,13 @@ class IncidentApi(mixins.ListModelMixin, TenantApi):
     @extend_schema(request=IncidentUpdateSerializer, responses=IncidentDetailSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
         """Change the title, summary, severity or owner (who becomes incident commander)."""
+        incident = self.get_object()
         data = IncidentUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         incident = services.incident_update(
             access=self.access,
-            incident=self.get_object(),
+            incident=incident,
             title=v.get("title"),
             summary=v.get("summary"),
             severity=int(v["severity"]) if "severity" in v else None,
@@ -184,11 +185,12 @@ class IncidentApi(mixins.ListModelMixin, TenantApi):
         return self._detail(incident)
 
     def _status(self, request: Request, change: Any) -> Response:
+        incident = self.get_object()
         data = StatusNoteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         incident = change(
             access=self.access,
-            incident=self.get_object(),
+            incident=incident,
             note=data.validated_data["note"],
             client=self.client,
         )
@@ -261,11 +263,10 @@ class IncidentApi(mixins.ListModelMixin, TenantApi):
     @extend_schema(request=NoteSerializer, responses={201: TimelineEntrySerializer})
     @action(detail=True, methods=["post"])
     def notes(self, request: Request, pk: str) -> Response:
+        incident = self.get_object()
         data = NoteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        entry = services.note_add(
-            access=self.access, incident=self.get_object(), text=data.validated_data["text"]
-        )
+        entry = services.note_add(access=self.access, incident=incident, text=data.validated_data["text"])
         return Response(TimelineEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=SuggestSerializer, responses=SuggestionSerializer)
@@ -302,12 +303,13 @@ class IncidentTaskApi(mixins.RetrieveModelMixin, TenantApi):
 
     @extend_schema(request=TaskUpdateSerializer, responses=IncidentTaskSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
+        task = self.get_object()
         data = TaskUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         task = services.task_update(
             access=self.access,
-            task=self.get_object(),
+            task=task,
             status=v.get("status"),
             owner_id=v.get("owner"),
             due_at=v.get("due_at"),
@@ -352,11 +354,12 @@ class PlaybookApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
     @extend_schema(request=PlaybookUpdateSerializer, responses=PlaybookSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
         """Replace the document (same id) and/or (de)activate; the version goes up."""
+        playbook = self.get_object()
         data = PlaybookUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         playbook = playbook_services.playbook_update(
             access=self.access,
-            playbook=self.get_object(),
+            playbook=playbook,
             definition=self._document(data.validated_data),
             is_active=data.validated_data.get("is_active"),
             client=self.client,

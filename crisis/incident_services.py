@@ -522,9 +522,14 @@ def _role_set(access: Access, *, incident: Incident, role: str, user_id: int | N
     if role == Role.INCIDENT_COMMANDER:
         Incident.objects.filter(pk=incident.pk).update(owner_id=after)
         incident.owner_id = after
-    # Open tasks of the role follow its holder, unless someone gave them to another person.
+    # Open tasks of the role follow its holder, unless someone gave them to another person; the
+    # owner (incident commander) also holds every role nobody was given, and tasks added by hand.
+    roles = {role}
+    if role == Role.INCIDENT_COMMANDER:
+        held = set(IncidentRole.objects.filter(incident=incident).values_list("role", flat=True))
+        roles |= set(IncidentTask.objects.filter(incident=incident).values_list("role", flat=True)) - held
     moved = IncidentTask.objects.filter(
-        incident=incident, role=role, status=TaskStatus.OPEN, owner_id=before
+        incident=incident, role__in=roles, status=TaskStatus.OPEN, owner_id=before
     ).update(owner_id=after)
     label = ROLE_LABELS.get(role, role)  # type: ignore[call-overload]
     timeline_record(

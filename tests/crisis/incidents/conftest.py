@@ -38,7 +38,9 @@ def access(tenant) -> Any:
     return make
 
 
-def make_alert(*, texts: list[str], why: str = "Volume 240 against 30 expected", minutes_ago: int = 30) -> Alert:
+def make_alert(
+    *, texts: list[str], why: str = "Volume 240 against 30 expected", minutes_ago: int = 30
+) -> Alert:
     rule = AlertRule.objects.create(name="Mentions spike", kind=AlertKind.VOLUME_SPIKE)
     now = timezone.now()
     alert = Alert.objects.create(
