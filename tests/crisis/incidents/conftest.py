@@ -97,3 +97,22 @@ def declare(access) -> Any:
         return incident_services.incident_declare(**args).incident
 
     return make
+
+
+@pytest.fixture
+def declare_in_a(world, django_db_blocker) -> Any:
+    """declare_in_a(**overrides) declares in tenant A from outside its schema (portal tests)."""
+
+    def make(**overrides: Any) -> Incident:
+        with tenant_context(world.a):
+            found = access_for(user=world.users["a_owner"], tenant=world.a)
+            args: dict[str, Any] = {
+                "access": found,
+                "title": "Login outage",
+                "scenario": "service_outage",
+                "pause": "none",
+                **overrides,
+            }
+            return incident_services.incident_declare(**args).incident
+
+    return make
