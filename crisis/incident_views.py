@@ -44,22 +44,23 @@ from tenants.http import client_info
 from tenants.views import _form_errors, tenant_page
 
 PAGE_SIZE = 50
-# A mark per timeline kind (the label says it in words; the mark helps the eye scan).
+# A mark per timeline kind (the label says it in words; the mark helps the eye scan). Plain symbols
+# that the portal's fonts carry, not emoji, which a server without an emoji font shows as boxes.
 TIMELINE_ICONS = {
-    TimelineKind.DECLARED: "🚨",
-    TimelineKind.ALERT: "🔔",
-    TimelineKind.RISK: "📈",
-    TimelineKind.STATUS: "🔁",
-    TimelineKind.SEVERITY: "⚠️",
-    TimelineKind.OWNER: "👤",
-    TimelineKind.TASK: "✅",
-    TimelineKind.STATEMENT: "📝",
-    TimelineKind.APPROVAL: "✍️",
-    TimelineKind.PUBLISHED: "📣",
-    TimelineKind.POSTS_PAUSED: "⏸️",
-    TimelineKind.POSTS_RESUMED: "▶️",
-    TimelineKind.POST_SENT: "📤",
-    TimelineKind.NOTE: "💬",
+    TimelineKind.DECLARED: "⚑",
+    TimelineKind.ALERT: "!",
+    TimelineKind.RISK: "↗",
+    TimelineKind.STATUS: "↻",
+    TimelineKind.SEVERITY: "▲",
+    TimelineKind.OWNER: "☺",
+    TimelineKind.TASK: "✓",
+    TimelineKind.STATEMENT: "✎",
+    TimelineKind.APPROVAL: "✔",
+    TimelineKind.PUBLISHED: "➚",
+    TimelineKind.POSTS_PAUSED: "‖",
+    TimelineKind.POSTS_RESUMED: "▶",
+    TimelineKind.POST_SENT: "✉",
+    TimelineKind.NOTE: "✎",
 }
 
 
@@ -442,7 +443,6 @@ def _playbook_page(request: HttpRequest, access: Access, playbook: Any, **forms_
             "can_edit": access.can(Capability.EDIT),
             "edit": request.GET.get("edit", "") if request.method == "GET" else forms_.get("edit", ""),
         },
-        status=400 if forms_ else 200,
     )
 
 
@@ -521,7 +521,6 @@ def playbook_new_view(request: HttpRequest, access: Access) -> HttpResponse:
         request,
         "crisis/playbooks/new.html",
         {"tab": "playbooks", "form": form},
-        status=400 if form.errors else 200,
     )
 
 

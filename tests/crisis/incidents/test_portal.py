@@ -141,9 +141,9 @@ def test_playbook_edits_show_their_errors_where_they_are(world):
     broken = copy.deepcopy(playbook.definition)
     broken["steps"][0]["owner"] = "janitor"
     answer = client.post(f"/crisis/playbooks/{playbook.pk}/yaml/", {"yaml": yaml.safe_dump(broken)})
-    assert answer.status_code == 400 and "steps/0/owner" in answer.content.decode()
+    assert answer.status_code == 200 and "steps/0/owner" in answer.content.decode()
     answer = client.post(f"/crisis/playbooks/{playbook.pk}/yaml/", {"yaml": "id: [unclosed"})
-    assert answer.status_code == 400 and "line 1" in answer.content.decode()
+    assert answer.status_code == 200 and "line 1" in answer.content.decode()
 
     steps = playbook.definition["steps"]
     form = {"step-TOTAL_FORMS": str(len(steps)), "step-INITIAL_FORMS": str(len(steps))}
@@ -153,7 +153,7 @@ def test_playbook_edits_show_their_errors_where_they_are(world):
         form[f"step-{index}-channels"] = step.get("channels", [])
     form["step-0-due_minutes"] = "20000"  # past the week a step may take
     answer = client.post(f"/crisis/playbooks/{playbook.pk}/steps/", form)
-    assert answer.status_code == 400 and "steps/0/due_minutes" in answer.content.decode()
+    assert answer.status_code == 200 and "steps/0/due_minutes" in answer.content.decode()
     form["step-0-due_minutes"] = "0"
     form["step-0-title"] = "Open the incident room"
     assert client.post(f"/crisis/playbooks/{playbook.pk}/steps/", form).status_code == 302
@@ -177,4 +177,5 @@ def test_a_new_playbook_from_yaml(world):
     text = yaml.safe_dump({**base, "id": "office-closure", "name": "Office closure"})
     answer = client.post("/crisis/playbooks/new/", {"yaml": text})
     assert answer.status_code == 302
-    assert client.post("/crisis/playbooks/new/", {"yaml": text}).status_code == 400  # the id is taken
+    taken = client.post("/crisis/playbooks/new/", {"yaml": text}).content.decode()
+    assert "office-closure&#x27; exists already" in taken
