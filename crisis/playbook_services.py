@@ -206,5 +206,22 @@ def playbook_steps_definition(*, playbook: Playbook, steps: list[dict[str, Any]]
     return {**playbook.definition, "steps": steps}
 
 
+# The shipped files' order: PostgreSQL's jsonb keeps keys by length, which reads badly.
+TOP_ORDER = ("id", "scenario", "name", "summary", "variables", "steps", "templates")
+ITEM_ORDER = ("id", "title", "name", "owner", "due_minutes", "channels", "instructions", "text")
+
+
+def _ordered(item: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    rank = {key: index for index, key in enumerate(order)}
+    return {key: item[key] for key in sorted(item, key=lambda key: (rank.get(key, len(order)), key))}
+
+
 def playbook_as_yaml(*, definition: dict[str, Any]) -> str:
-    return yaml.safe_dump(definition, sort_keys=False, allow_unicode=True, width=100)
+    """The document as YAML for editing, in the order the shipped files use."""
+    document = _ordered(definition, TOP_ORDER)
+    for kind in ("steps", "templates"):
+        if isinstance(document.get(kind), list):
+            document[kind] = [
+                _ordered(item, ITEM_ORDER) if isinstance(item, dict) else item for item in document[kind]
+            ]
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)

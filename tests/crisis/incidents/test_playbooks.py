@@ -135,3 +135,21 @@ def test_another_tenants_playbook_is_not_found(world, api_for):
     assert api.patch(f"/api/v1/playbooks/{playbook.pk}", {"is_active": False}).status_code == 404
     outsider = api_for("b_owner", tenant=world.a)
     assert outsider.get("/api/v1/playbooks").status_code == 404
+
+
+def test_the_yaml_to_edit_reads_in_the_shipped_order_and_round_trips(tenant):
+    playbook = Playbook.objects.get(key="data-breach")
+    text = playbook_services.playbook_as_yaml(definition=playbook.definition)
+    assert [
+        line.split(":")[0] for line in text.splitlines() if line and not line[0].isspace() and line[0] != "-"
+    ] == [
+        "id",
+        "scenario",
+        "name",
+        "summary",
+        "variables",
+        "steps",
+        "templates",
+    ]
+    assert text.index("  title:") < text.index("  owner:") < text.index("  due_minutes:")
+    assert playbook_services.playbook_document(text=text) == playbook.definition
