@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from config.urls_common import urlpatterns as common
-from crisis import aftermath_urls
+from crisis import aftermath_urls, incident_urls
 from crisis.statement_urls import api_urls as statement_api_urls
 from crisis.statement_urls import portal_urlpatterns as statement_portal_urls
 from ethics import views as ethics_views
@@ -29,6 +29,7 @@ urlpatterns = [
                 *ethics_api_urls,
                 *statement_api_urls,
                 *aftermath_urls.tenant_api_urls,
+                *incident_urls.api_urls,
             ]
         ),
     ),
@@ -40,6 +41,7 @@ urlpatterns = [
     *personalization_views.portal_urlpatterns,
     *post_views.portal_urlpatterns,
     *aftermath_urls.tenant_portal_urls,
+    *incident_urls.portal_urlpatterns,
     *views.tenant_urlpatterns,
 ]
 

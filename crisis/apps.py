@@ -13,3 +13,4 @@ class CrisisConfig(AppConfig):
         from crisis.portfolio_services import receivers_connect
 
         receivers_connect()
+        from crisis import incident_signals  # noqa: F401  (connects the risk-move receiver)

@@ -168,6 +168,9 @@ class Incident(models.Model):
     # Crisis mode as this incident drives it: posts held at declaration (tenant or these channels).
     pauses_posts = models.BooleanField(default=True)
     paused_channel_ids = models.JSONField(default=list, blank=True)  # [] with pauses_posts: all
+    # API create with an Idempotency-Key: the same request again answers the first incident.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    request_digest = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-declared_at", "-id"]

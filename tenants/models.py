@@ -223,6 +223,9 @@ class AuditAction(models.TextChoices):
     CRISIS_MODE_OFF = "crisis_mode_off", "Crisis mode switched off"
     AGENCY_PAUSE = "agency_pause", "Agency paused several clients"
     AGENCY_RESUME = "agency_resume", "Agency resumed several clients"
+    INCIDENT_DECLARED = "incident_declared", "Incident declared"
+    INCIDENT_STATUS = "incident_status", "Incident resolved, closed or reopened"
+    PLAYBOOK_CHANGED = "playbook_changed", "Playbook created or changed"
 
 
 class AuditEvent(models.Model):
