@@ -21,6 +21,8 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from crisis import incident_selectors as selectors
+from crisis import mode_services
+from crisis.aftermath_models import CrisisModeScope
 from crisis.models import (
     Incident,
     IncidentRole,
@@ -39,9 +41,8 @@ from crisis.playbooks import Role
 from crisis.scenarios import UNCLEAR, scenario_classify
 from crisis.services import timeline_record
 from listening.models import Alert, AlertEvidence
-from personalization import services as personalization_services
 from personalization.post_models import PublishingChannel
-from personalization.post_services import Actor, posts_pause
+from personalization.post_services import Actor
 from tenants.access import Access, Capability, roles_in_tenant
 from tenants.http import ClientInfo
 from tenants.models import AuditAction, User
@@ -421,27 +422,17 @@ def incident_pause_reason(incident: Incident) -> str:
 
 
 def _pause(access: Access, *, incident: Incident, mode: str, channels: list[PublishingChannel]) -> list[int]:
+    """Crisis mode as the declaration chose it (the crisis-mode page then shows it, linked)."""
     if mode == selectors.PauseMode.NONE:
         return []
-    reason = incident_pause_reason(incident)
-    if mode == selectors.PauseMode.TENANT:
-        # Crisis mode holds what the tenant-wide pause previews; it returns the switch, not the posts.
-        held = [p.pk for p in selectors.incident_pause_preview(mode=mode, channels=[])]
-        personalization_services.crisis_mode_set(on=True, reason=reason, actor=access.user)
-        where = "every channel (crisis mode on)"
-    else:
-        held = []
-        for target in selectors.pause_targets(mode=mode, channels=channels):
-            held += [p.pk for p in posts_pause(target=target, reason=reason, actor=_actor(access))]
-        where = "channels " + ", ".join(channel.name for channel in channels)
-    timeline_record(
+    scope = CrisisModeScope.TENANT if mode == selectors.PauseMode.TENANT else CrisisModeScope.CHANNELS
+    return mode_services.crisis_mode_engage_for_incident(
+        access=access,
         incident=incident,
-        kind=TimelineKind.POSTS_PAUSED,
-        actor=_actor(access),
-        text=f"{len(held)} scheduled post{'s' if len(held) != 1 else ''} held on {where}. Reason: {reason}",
-        data={"scope": mode, "channel_ids": [c.pk for c in channels], "post_ids": held},
+        reason=incident_pause_reason(incident),
+        scope=scope,
+        channel_ids=[channel.pk for channel in channels],
     )
-    return held
 
 
 # Changing an incident --------------------------------------------------------------------------------

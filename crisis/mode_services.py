@@ -75,6 +75,48 @@ def crisis_mode_engage(
 ) -> CrisisModeSwitch:
     """Switch crisis mode on: hold the posts `crisis_mode_preview` shows for this scope."""
     _require(access)
+    return _engage(
+        access=access,
+        reason=reason,
+        scope=scope,
+        channel_ids=channel_ids,
+        incident=incident,
+        agency=agency,
+        client=client,
+    )
+
+
+def crisis_mode_engage_for_incident(
+    *, access: Access, incident: Incident, reason: str, scope: str, channel_ids: list[int]
+) -> list[int]:
+    """Crisis mode as declaring an incident switches it: whoever may declare (edit) may hold the
+    posts with it. Already on, it stays as it is and the incident's timeline says so. Returns the
+    ids of the posts held now."""
+    if not access.can(Capability.EDIT):
+        raise PermissionDenied("Declaring an incident needs the 'edit' permission.")
+    state = mode_selectors.crisis_mode_state()
+    if state.on:
+        timeline_record(
+            incident=incident,
+            kind=TimelineKind.POSTS_PAUSED,
+            text=f"Crisis mode was on already (since {state.since:%Y-%m-%d %H:%M} UTC), posts stay held.",
+            actor=_actor(access),
+        )
+        return []
+    switch = _engage(access=access, reason=reason, scope=scope, channel_ids=channel_ids, incident=incident)
+    return list(switch.held_post_ids)
+
+
+def _engage(
+    *,
+    access: Access,
+    reason: str,
+    scope: str,
+    channel_ids: list[int] | None,
+    incident: Incident | None,
+    agency: Agency | None = None,
+    client: ClientInfo | None = None,
+) -> CrisisModeSwitch:
     text = _reason(reason)
     if scope not in CrisisModeScope.values:
         raise ValidationError({"scope": f"One of: {', '.join(CrisisModeScope.values)}."})

@@ -56,7 +56,8 @@ def test_declare_from_an_alert_through_the_api(world, api_for):
     with tenant_context(world.a):
         post.refresh_from_db()
         assert (
-            post.status == PostStatus.PAUSED and post.pause_reason == f"Incident #{body['id']}: Login outage"
+            post.status == PostStatus.PAUSED
+            and post.pause_reason == f"Crisis mode: Incident #{body['id']}: Login outage"
         )
 
 

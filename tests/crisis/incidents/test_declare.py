@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from crisis import incident_selectors as selectors
 from crisis import incident_services, playbook_services
+from crisis.aftermath_models import CrisisModeSwitch
 from crisis.models import IncidentSource, PlaybookOrigin, RiskSnapshot, TimelineKind
 from crisis.playbooks import Role
 from personalization.models import CrisisModeChange
@@ -61,7 +62,8 @@ def test_declaring_from_an_alert_opens_the_room_and_pauses_every_scheduled_post(
     kinds = list(incident.timeline.values_list("kind", flat=True))
     assert kinds == [TimelineKind.DECLARED, TimelineKind.ALERT, TimelineKind.POSTS_PAUSED]
     paused_entry = incident.timeline.get(kind=TimelineKind.POSTS_PAUSED)
-    assert sorted(paused_entry.data["post_ids"]) == sorted(p.pk for p in preview)
+    assert sorted(paused_entry.data["posts"]) == sorted(p.pk for p in preview)
+    assert CrisisModeSwitch.objects.get(pk=paused_entry.data["switch"]).incident == incident
     assert sorted(declared.held_post_ids) == sorted(p.pk for p in preview)
 
     reason = f"Incident #{incident.pk}: Dashboard outage"
@@ -88,9 +90,10 @@ def test_declaring_can_pause_only_the_chosen_channels(tenant, access):
     held.refresh_from_db()
     free.refresh_from_db()
     web.refresh_from_db()
-    assert held.status == PostStatus.PAUSED and held.pause_reason == f"Incident #{incident.pk}: Leak"
+    reason = f"Crisis mode: Incident #{incident.pk}: Leak"
+    assert held.status == PostStatus.PAUSED and held.pause_reason == reason
     assert free.status == PostStatus.SCHEDULED
-    assert web.is_paused and web.pause_reason == f"Incident #{incident.pk}: Leak"
+    assert web.is_paused and web.pause_reason == reason
     assert not PublishingState.objects.filter(is_paused=True).exists()
     assert declared.held_post_ids == [held.pk]
     assert incident.paused_channel_ids == [web.pk]
