@@ -202,9 +202,17 @@ REST_FRAMEWORK = {
         "tenants.authentication.PortalSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "tenants.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.Cursor",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tenants.api.schema.AutoSchema",
+    # OPTIONS answers 405: the OpenAPI schema documents every operation, and DRF's metadata
+    # answer needed a serializer on every view (a 500 on those without one).
+    "DEFAULT_METADATA_CLASS": None,
     "DEFAULT_THROTTLE_CLASSES": ["tenants.api.throttling.CallerRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"caller": API_TOKEN_RATE, "anon": API_ANON_RATE},
     "EXCEPTION_HANDLER": "tenants.api.errors.exception_handler",

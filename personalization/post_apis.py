@@ -20,6 +20,7 @@ from personalization import post_selectors, post_services
 from personalization.post_models import PauseScope, PostStatus, ScheduledPost
 from personalization.post_serializers import (
     CalendarQuerySerializer,
+    CalendarSerializer,
     CampaignSerializer,
     CampaignWriteSerializer,
     EngagementsInSerializer,
@@ -108,7 +109,9 @@ class PublishingChannelApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ten
         )
         return _pause_answer(PauseScope.CHANNEL, resumed)
 
-    @extend_schema(parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])])
+    @extend_schema(
+        parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])], responses=PauseResultSerializer
+    )
     @action(detail=True, methods=["get"])
     def preview(self, request: Request, pk: str) -> Response:
         """What a pause of this channel would hold, or what a resume would free."""
@@ -231,7 +234,9 @@ class ScheduledPostApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         )
         return _pause_answer(PauseScope.POST, resumed)
 
-    @extend_schema(parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])])
+    @extend_schema(
+        parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])], responses=PauseResultSerializer
+    )
     @action(detail=True, methods=["get"])
     def preview(self, request: Request, pk: str) -> Response:
         return _preview(request, post_services.PauseTarget(scope=PauseScope.POST, post=self.get_object()))
@@ -259,7 +264,9 @@ class ScheduledPostApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         )
         return _pause_answer(PauseScope.TENANT, resumed)
 
-    @extend_schema(parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])])
+    @extend_schema(
+        parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])], responses=PauseResultSerializer
+    )
     @action(detail=False, methods=["get"], url_path="preview-all")
     def preview_all(self, request: Request) -> Response:
         """What a tenant-wide pause would hold, or what a tenant-wide resume would free."""
@@ -278,7 +285,8 @@ class ScheduledPostApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
             OpenApiParameter("view", str, enum=["week", "month"]),
             OpenApiParameter("date", str),
             OpenApiParameter("channel", int),
-        ]
+        ],
+        responses=CalendarSerializer,
     )
     @action(detail=False, methods=["get"])
     def calendar(self, request: Request) -> Response:

@@ -265,6 +265,9 @@ def _import_rows(*, content: bytes, fmt: str) -> Iterator[tuple[int, dict[str, A
         except json.JSONDecodeError as error:
             yield number, None, f"Not JSON: {error.msg}."
             continue
+        except RecursionError:
+            yield number, None, "Not JSON: nested too deeply."
+            continue
         if not isinstance(item, dict):
             yield number, None, "Each line must be a JSON object."
             continue
