@@ -157,6 +157,8 @@ LOGIN_URL = "portal-login"
 # Failed sign-ins per (email, client address) before the account is locked for the window.
 CANDOR_LOGIN_MAX_FAILURES = env.int("CANDOR_LOGIN_MAX_FAILURES", default=5)
 CANDOR_LOGIN_LOCKOUT = timedelta(minutes=env.int("CANDOR_LOGIN_LOCKOUT_MINUTES", default=15))
+# Invalid API tokens per client address before the address is refused (429) for the same window.
+CANDOR_TOKEN_MAX_FAILURES = env.int("CANDOR_TOKEN_MAX_FAILURES", default=20)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
@@ -204,7 +206,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
         "tenants.api.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
+        "tenants.api.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.Cursor",
@@ -251,6 +253,12 @@ SPECTACULAR_SETTINGS = {
         "EngagementKindEnum": "personalization.models.EngagementKind",
         "SegmentKindEnum": "personalization.models.SegmentKind",
         "RecommendationKindEnum": "personalization.models.RecommendationKind",
+        "AlertKindEnum": "listening.models.AlertKind",
+        "AlertStatusEnum": "listening.models.AlertStatus",
+        "TokenScopeEnum": "tenants.models.TokenScope",
+        "ConnectorKindEnum": "personalization.post_models.ConnectorKind",
+        "PauseScopeEnum": "personalization.post_models.PauseScope",
+        "PostStatusEnum": "personalization.post_models.PostStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

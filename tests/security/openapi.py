@@ -38,3 +38,35 @@ def assert_conforms(method: str, path_template: str, response: Any) -> None:
         verify=True,
     )
     loaded()[path_template][method.upper()].validate_response(answer)
+
+
+def resolve(node: Any, root: dict[str, Any]) -> Any:
+    """The schema a `$ref` (or an `allOf` of one) names; any other node as it is."""
+    for _ in range(20):
+        if isinstance(node, dict) and "allOf" in node and len(node["allOf"]) == 1:
+            node = node["allOf"][0]
+        elif isinstance(node, dict) and "$ref" in node:
+            target: Any = root
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            node = target
+        else:
+            break
+    return node
+
+
+def read_only_fields(operation: dict[str, Any], root: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Properties marked readOnly in the operation's 2xx JSON answers and not writable in its JSON
+    request body: what a client must not be able to set."""
+    request = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    writable = set(resolve(request.get("schema", {}), root).get("properties", {}))
+    found: dict[str, dict[str, Any]] = {}
+    for status, answer in operation.get("responses", {}).items():
+        if not status.startswith("2"):
+            continue
+        schema = resolve(answer.get("content", {}).get("application/json", {}).get("schema", {}), root)
+        for name, prop in schema.get("properties", {}).items():
+            prop = resolve(prop, root)
+            if prop.get("readOnly") and name not in writable:
+                found[name] = prop
+    return found

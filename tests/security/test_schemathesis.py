@@ -61,7 +61,7 @@ def credentials(world: World) -> dict[str, tuple[str, str]]:
 
 @SCHEMA.parametrize()
 @settings(
-    max_examples=25,
+    max_examples=10,
     derandomize=True,
     deadline=None,
     suppress_health_check=list(HealthCheck),
