@@ -49,6 +49,9 @@ def _actor(api: TenantApi) -> post_services.Actor:
     return post_services.Actor.of(api.access.user)
 
 
+PREVIEW_PARAMETERS = [OpenApiParameter("action", str, enum=["pause", "resume"])]
+
+
 def _pause_answer(scope: str, posts: Any) -> Response:
     """The posts held or freed (or that would be), with their history, in calendar order."""
     ids = [post.pk for post in posts]
@@ -109,9 +112,7 @@ class PublishingChannelApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ten
         )
         return _pause_answer(PauseScope.CHANNEL, resumed)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])], responses=PauseResultSerializer
-    )
+    @extend_schema(parameters=PREVIEW_PARAMETERS, responses=PauseResultSerializer)
     @action(detail=True, methods=["get"])
     def preview(self, request: Request, pk: str) -> Response:
         """What a pause of this channel would hold, or what a resume would free."""
@@ -234,9 +235,7 @@ class ScheduledPostApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         )
         return _pause_answer(PauseScope.POST, resumed)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])], responses=PauseResultSerializer
-    )
+    @extend_schema(parameters=PREVIEW_PARAMETERS, responses=PauseResultSerializer)
     @action(detail=True, methods=["get"])
     def preview(self, request: Request, pk: str) -> Response:
         return _preview(request, post_services.PauseTarget(scope=PauseScope.POST, post=self.get_object()))
@@ -264,9 +263,7 @@ class ScheduledPostApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         )
         return _pause_answer(PauseScope.TENANT, resumed)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])], responses=PauseResultSerializer
-    )
+    @extend_schema(parameters=PREVIEW_PARAMETERS, responses=PauseResultSerializer)
     @action(detail=False, methods=["get"], url_path="preview-all")
     def preview_all(self, request: Request) -> Response:
         """What a tenant-wide pause would hold, or what a tenant-wide resume would free."""

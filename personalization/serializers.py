@@ -41,6 +41,8 @@ def _storable_json(value: Any, depth: int = 0) -> None:
     elif isinstance(value, list):
         for item in value:
             _storable_json(item, depth + 1)
+
+
 MAX_HANDLES = 20
 
 

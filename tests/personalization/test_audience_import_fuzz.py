@@ -21,7 +21,7 @@ from personalization.models import Contact
 from personalization.records import IMPORT_MAX_BYTES, contacts_import
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=60,
     deadline=timedelta(seconds=5),
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -37,28 +37,34 @@ json_values = st.recursive(
 COLUMNS = ["name", "email", "kind", "language", "region", "time_zone", "handles", "attr.tier", "consent.x"]
 cells = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(
-        ["Ada", "ada@example.org", "press", "en", "UTC", "mastodon:@ada; x:ada", "yes", "=1+1", "\x00", "\ud800"]
-    ),
+    st.sampled_from(["Ada", "ada@example.org", "press", "en", "UTC", "mastodon:@ada; x:ada", "yes"]),
+    st.sampled_from(["=1+1", "\x00", "\ud800", ",", '"']),
 )
+
+
+def _csv(header: list[str], rows: list[list[str]], sep: str) -> bytes:
+    lines = [sep.join(header), *(sep.join(json.dumps(c) if sep in c else c for c in row) for row in rows)]
+    return "\n".join(lines).encode("utf-8", "surrogatepass")
+
+
 csv_files = st.builds(
-    lambda header, rows, sep: (
-        sep.join(header) + "\n" + "\n".join(sep.join(json.dumps(c) if "," in c else c for c in r) for r in rows)
-    ).encode("utf-8", "surrogatepass"),
+    _csv,
     st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=6),
     st.lists(st.lists(cells, max_size=7), max_size=8),
     st.sampled_from([",", ";", "\t"]),
 )
 ndjson_lines = st.one_of(
-    st.dictionaries(st.sampled_from([*COLUMNS, "attributes", "consent"]), json_values | cells, max_size=6).map(
-        json.dumps
-    ),
+    st.dictionaries(
+        st.sampled_from([*COLUMNS, "attributes", "consent"]), json_values | cells, max_size=6
+    ).map(json.dumps),
     json_values.map(json.dumps),
     st.text(max_size=40),
     st.integers(1, 5000).map(lambda n: "[" * n),
     st.integers(1, 5000).map(lambda n: '{"attributes": ' * n),
 )
-ndjson_files = st.lists(ndjson_lines, max_size=8).map(lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass"))
+ndjson_files = st.lists(ndjson_lines, max_size=8).map(
+    lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass")
+)
 
 
 def _import(content: bytes, fmt: str) -> None:
