@@ -59,10 +59,15 @@ def credentials(world: World) -> dict[str, tuple[str, str]]:
     }
 
 
+# Five generated examples per operation, on top of schemathesis' coverage phase (boundary values,
+# missing and unexpected parameters, unsupported methods), which found most of what was fixed.
+# Derandomized: CI sees the same cases every run. About five minutes for the module on a quiet
+# 2-core machine with ten examples; five keeps it near half that.
 @SCHEMA.parametrize()
 @settings(
-    max_examples=10,
+    max_examples=5,
     derandomize=True,
+    database=None,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
