@@ -17,10 +17,14 @@ from tests.conftest import Api
 from tests.security.openapi import spec
 
 METHODS = ("get", "post", "put", "patch", "delete")
-# Writes any member may make, because they concern only the caller.
+# Non-GET operations any member may call: they concern only the caller (their notifications, their
+# own tokens: revoking another's needs MANAGE, tenants.services.token_revoke), or change nothing (the
+# query editor's live count takes its expression in a POST body).
 WRITES_FOR_EVERY_MEMBER = {
     ("post", "/api/v1/notifications/{id}/read"),
     ("post", "/api/v1/notifications/read-all"),
+    ("delete", "/api/v1/tokens/{id}"),
+    ("post", "/api/v1/queries/preview"),
 }
 
 
@@ -64,6 +68,17 @@ def test_read_only_roles_have_no_write_operation():
         if method != "get" and capability == Capability.VIEW
     }
     assert writes_for_viewers == WRITES_FOR_EVERY_MEMBER
+
+
+def test_a_viewer_revokes_only_their_own_token(world, api_for):
+    from tenants.models import ApiToken
+    from tenants.services import token_create
+
+    admins, _ = token_create(user=world.users["a_admin"], name="ci", scope="read", tenants=[world.a])
+    viewer = Api("tenant-a.localhost", user=world.users["a_viewer"])
+    response = viewer.delete(f"/api/v1/tokens/{admins.pk}")
+    assert response.status_code in (403, 404)
+    assert ApiToken.objects.get(pk=admins.pk).revoked_at is None
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.ANALYST, Role.APPROVER, Role.ADMIN])
