@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -167,10 +167,10 @@ class WebhookView(APIView):
     the OpenAPI schema; it reads the raw body itself (the signature is over the bytes), so it has no
     parsers, and no authentication, permission or throttle classes, as before."""
 
-    authentication_classes: ClassVar[list[Any]] = []
-    permission_classes: ClassVar[list[Any]] = []
-    throttle_classes: ClassVar[list[Any]] = []
-    parser_classes: ClassVar[list[Any]] = []
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = []
+    parser_classes = []
 
     @extend_schema(
         operation_id="listening_webhook_receive",
