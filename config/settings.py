@@ -157,6 +157,8 @@ LOGIN_URL = "portal-login"
 # Failed sign-ins per (email, client address) before the account is locked for the window.
 CANDOR_LOGIN_MAX_FAILURES = env.int("CANDOR_LOGIN_MAX_FAILURES", default=5)
 CANDOR_LOGIN_LOCKOUT = timedelta(minutes=env.int("CANDOR_LOGIN_LOCKOUT_MINUTES", default=15))
+# Invalid API tokens per client address before the address is refused (429) for the same window.
+CANDOR_TOKEN_MAX_FAILURES = env.int("CANDOR_TOKEN_MAX_FAILURES", default=20)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
@@ -202,9 +204,17 @@ REST_FRAMEWORK = {
         "tenants.authentication.PortalSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "tenants.api.parsers.JSONParser",
+        "tenants.api.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.Cursor",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tenants.api.schema.AutoSchema",
+    # OPTIONS answers 405: the OpenAPI schema documents every operation, and DRF's metadata
+    # answer needed a serializer on every view (a 500 on those without one).
+    "DEFAULT_METADATA_CLASS": None,
     "DEFAULT_THROTTLE_CLASSES": ["tenants.api.throttling.CallerRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"caller": API_TOKEN_RATE, "anon": API_ANON_RATE},
     "EXCEPTION_HANDLER": "tenants.api.errors.exception_handler",
@@ -244,6 +254,21 @@ SPECTACULAR_SETTINGS = {
         "SegmentKindEnum": "personalization.models.SegmentKind",
         "RecommendationKindEnum": "personalization.models.RecommendationKind",
         "CrisisModeScopeEnum": "crisis.aftermath_models.CrisisModeScope",
+        "IncidentStatusEnum": "crisis.models.IncidentStatus",
+        "IncidentRoleEnum": "crisis.playbooks.Role",
+        "ApproverRoleEnum": "crisis.statement_services.APPROVER_ROLES",
+        "MemberRoleEnum": "tenants.models.Role",
+        "IncidentSourceEnum": "crisis.models.IncidentSource",
+        "TaskStatusEnum": "crisis.models.TaskStatus",
+        "StatementStatusEnum": "crisis.models.StatementStatus",
+        "ClaimStatusEnum": "crisis.models.ClaimStatus",
+        "LedgerCheckStatusEnum": "ethics.models.LedgerCheckStatus",
+        "AlertKindEnum": "listening.models.AlertKind",
+        "AlertStatusEnum": "listening.models.AlertStatus",
+        "TokenScopeEnum": "tenants.models.TokenScope",
+        "ConnectorKindEnum": "personalization.post_models.ConnectorKind",
+        "PauseScopeEnum": "personalization.post_models.PauseScope",
+        "PostStatusEnum": "personalization.post_models.PostStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

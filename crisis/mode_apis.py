@@ -46,7 +46,7 @@ class CrisisModeStateApi(TenantApi):
         "release": Capability.MANAGE,
     }
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=dict, operation_id="v1_crisis_mode_state")
     def list(self, request: Request) -> Response:
         """The current state (on/off, since, why, by whom, scope, linked incident), the posts held
         now (each with `time_passed`: it needs a new time or to be kept as a draft), the history."""

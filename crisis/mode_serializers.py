@@ -78,7 +78,7 @@ class EngageSerializer(serializers.Serializer):
     incident = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
 
 
-class DecisionSerializer(serializers.Serializer):
+class HeldPostDecisionSerializer(serializers.Serializer):
     post = serializers.IntegerField(min_value=1)
     action = serializers.ChoiceField(choices=DECISIONS, default=RELEASE)
     scheduled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
@@ -86,7 +86,7 @@ class DecisionSerializer(serializers.Serializer):
 
 class ReleaseSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
-    decisions = DecisionSerializer(many=True, required=False, default=list)
+    decisions = HeldPostDecisionSerializer(many=True, required=False, default=list)
 
     def validate_decisions(self, value: list[dict[str, Any]]) -> dict[int, Decision]:
         if len(value) > 5000:

@@ -73,7 +73,11 @@ class SourceUpdateSerializer(serializers.Serializer):
 
 
 class SourceSecretSerializer(SourceSerializer):
-    secret = serializers.CharField(read_only=True, help_text="The webhook signing secret, shown this once.")
+    secret = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The webhook signing secret, shown this once (null for sources that are not webhooks).",
+    )
 
     class Meta(SourceSerializer.Meta):
         fields = [*SourceSerializer.Meta.fields, "secret"]

@@ -27,6 +27,7 @@ from personalization.serializers import (
     ContactWriteSerializer,
     CrisisModeChangeSerializer,
     CrisisModeSerializer,
+    CrisisModeStateSerializer,
     EngagementBatchSerializer,
     EngagementItemSerializer,
     EngagementResultSerializer,
@@ -201,7 +202,7 @@ class CrisisModeApi(TenantApi):
 
     capabilities: ClassVar[dict[str, Capability]] = {"create": Capability.MANAGE}
 
-    @extend_schema(responses=CrisisModeChangeSerializer(many=True))
+    @extend_schema(responses=CrisisModeStateSerializer)
     def list(self, request: Request) -> Response:
         history = selectors.crisis_mode_history()[:50]
         return Response(

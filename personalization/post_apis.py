@@ -20,6 +20,7 @@ from personalization import post_selectors, post_services
 from personalization.post_models import PauseScope, PostStatus, ScheduledPost
 from personalization.post_serializers import (
     CalendarQuerySerializer,
+    CalendarSerializer,
     CampaignSerializer,
     CampaignWriteSerializer,
     EngagementsInSerializer,
@@ -46,6 +47,9 @@ MAX_PREVIEW = 500
 
 def _actor(api: TenantApi) -> post_services.Actor:
     return post_services.Actor.of(api.access.user)
+
+
+PREVIEW_PARAMETERS = [OpenApiParameter("action", str, enum=["pause", "resume"])]
 
 
 def _pause_answer(scope: str, posts: Any) -> Response:
@@ -108,7 +112,7 @@ class PublishingChannelApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ten
         )
         return _pause_answer(PauseScope.CHANNEL, resumed)
 
-    @extend_schema(parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])])
+    @extend_schema(parameters=PREVIEW_PARAMETERS, responses=PauseResultSerializer)
     @action(detail=True, methods=["get"])
     def preview(self, request: Request, pk: str) -> Response:
         """What a pause of this channel would hold, or what a resume would free."""
@@ -231,7 +235,7 @@ class ScheduledPostApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         )
         return _pause_answer(PauseScope.POST, resumed)
 
-    @extend_schema(parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])])
+    @extend_schema(parameters=PREVIEW_PARAMETERS, responses=PauseResultSerializer)
     @action(detail=True, methods=["get"])
     def preview(self, request: Request, pk: str) -> Response:
         return _preview(request, post_services.PauseTarget(scope=PauseScope.POST, post=self.get_object()))
@@ -259,7 +263,7 @@ class ScheduledPostApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         )
         return _pause_answer(PauseScope.TENANT, resumed)
 
-    @extend_schema(parameters=[OpenApiParameter("action", str, enum=["pause", "resume"])])
+    @extend_schema(parameters=PREVIEW_PARAMETERS, responses=PauseResultSerializer)
     @action(detail=False, methods=["get"], url_path="preview-all")
     def preview_all(self, request: Request) -> Response:
         """What a tenant-wide pause would hold, or what a tenant-wide resume would free."""
@@ -278,7 +282,8 @@ class ScheduledPostApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
             OpenApiParameter("view", str, enum=["week", "month"]),
             OpenApiParameter("date", str),
             OpenApiParameter("channel", int),
-        ]
+        ],
+        responses=CalendarSerializer,
     )
     @action(detail=False, methods=["get"])
     def calendar(self, request: Request) -> Response:

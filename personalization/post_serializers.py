@@ -215,6 +215,15 @@ class CalendarQuerySerializer(serializers.Serializer):
     channel = serializers.IntegerField(min_value=1, required=False)
 
 
+class CalendarSerializer(serializers.Serializer):
+    view = serializers.ChoiceField(choices=[("week", "week"), ("month", "month")])
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    days = serializers.DictField(
+        child=ScheduledPostSerializer(many=True), help_text="Posts by local day (YYYY-MM-DD)."
+    )
+
+
 class CampaignSerializer(serializers.ModelSerializer):
     treated_n = serializers.IntegerField(read_only=True, default=0)
     holdout_n = serializers.IntegerField(read_only=True, default=0)

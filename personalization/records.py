@@ -265,6 +265,9 @@ def _import_rows(*, content: bytes, fmt: str) -> Iterator[tuple[int, dict[str, A
         except json.JSONDecodeError as error:
             yield number, None, f"Not JSON: {error.msg}."
             continue
+        except RecursionError:
+            yield number, None, "Not JSON: nested too deeply."
+            continue
         if not isinstance(item, dict):
             yield number, None, "Each line must be a JSON object."
             continue
@@ -319,14 +322,18 @@ def contacts_import(*, content: bytes, fmt: str, actor: str) -> ImportResult:
         raise ValidationError({"file": f"The file is larger than {IMPORT_MAX_BYTES // (1024 * 1024)} MB."})
     if b"\x00" in content[:8192]:
         raise ValidationError({"file": "The file is not text (CSV or NDJSON)."})
+    rows = []
     try:
-        rows = list(_import_rows(content=content, fmt=fmt))
+        for row in _import_rows(content=content, fmt=fmt):
+            rows.append(row)
+            # Refused as soon as it is known: a 5 MB file of one-letter rows is 2.6 million rows,
+            # which held in a list first cost over 100 times the file's size in memory.
+            if len(rows) > IMPORT_MAX_ROWS:
+                raise ValidationError({"file": f"At most {IMPORT_MAX_ROWS} rows per file."})
     except (UnicodeDecodeError, csv.Error) as error:
         raise ValidationError(
             {"file": f"The file cannot be read as UTF-8 {fmt.upper()}: {error}."}
         ) from error
-    if len(rows) > IMPORT_MAX_ROWS:
-        raise ValidationError({"file": f"At most {IMPORT_MAX_ROWS} rows per file."})
     purposes = {p.code: p for p in Purpose.objects.filter(is_active=True)}
     errors: list[dict[str, Any]] = []
     created = 0

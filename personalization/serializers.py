@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -21,6 +22,27 @@ from personalization.models import (
 from personalization.records import INGEST_MAX_ITEMS
 
 MAX_ATTRIBUTES_BYTES = 8_192
+MAX_JSON_DEPTH = 10
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable_json(value: Any, depth: int = 0) -> None:
+    """PostgreSQL's jsonb refuses NUL and lone surrogates in strings (a DataError, a 500 before),
+    and deep nesting only costs: refuse them as the input error they are."""
+    if depth > MAX_JSON_DEPTH:
+        raise serializers.ValidationError(f"Nested more than {MAX_JSON_DEPTH} levels deep.")
+    if isinstance(value, str):
+        if "\x00" in value or _LONE_SURROGATE.search(value):
+            raise serializers.ValidationError("Text may not contain NUL or lone surrogate characters.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable_json(str(key), depth + 1)
+            _storable_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _storable_json(item, depth + 1)
+
+
 MAX_HANDLES = 20
 
 
@@ -37,6 +59,8 @@ class HandleSerializer(serializers.Serializer):
 
 class ContactSerializer(serializers.ModelSerializer):
     handles = HandleSerializer(many=True, read_only=True)
+    # Empty when unknown: a plain string in the schema, since "" is no valid `format: email`.
+    email = serializers.CharField(read_only=True)
 
     class Meta:
         model = Contact
@@ -73,6 +97,7 @@ class ContactWriteSerializer(serializers.Serializer):
         return value
 
     def validate_attributes(self, value: dict[str, Any]) -> dict[str, Any]:
+        _storable_json(value)
         if len(json.dumps(value)) > MAX_ATTRIBUTES_BYTES:
             raise serializers.ValidationError(f"At most {MAX_ATTRIBUTES_BYTES} bytes of attributes.")
         return value
@@ -135,6 +160,7 @@ class ChannelWriteSerializer(serializers.Serializer):
     is_active = serializers.BooleanField(required=False)
 
     def validate_config(self, value: dict[str, Any]) -> dict[str, Any]:
+        _storable_json(value)
         if len(json.dumps(value)) > MAX_ATTRIBUTES_BYTES:
             raise serializers.ValidationError(f"At most {MAX_ATTRIBUTES_BYTES} bytes of configuration.")
         return value
@@ -230,6 +256,11 @@ class CrisisModeChangeSerializer(serializers.ModelSerializer):
         model = CrisisModeChange
         fields = ["on", "reason", "actor", "actor_label", "changed_at"]
         read_only_fields = fields
+
+
+class CrisisModeStateSerializer(serializers.Serializer):
+    on = serializers.BooleanField()
+    history = CrisisModeChangeSerializer(many=True, help_text="The last 50 changes, newest first.")
 
 
 class VariantSerializer(serializers.Serializer):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from tenants.identity import token_authenticate
+from tenants.http import client_info
+from tenants.identity import token_authenticate, token_failure_record, token_guessing_locked
 from tenants.models import ApiToken, User
 
 
@@ -20,10 +22,18 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if keyword.lower() != self.keyword.lower():
             return None
         raw = raw.strip()
+        client = client_info(request._request)
+        if token_guessing_locked(client=client):
+            raise exceptions.Throttled(
+                wait=settings.CANDOR_LOGIN_LOCKOUT.total_seconds(),
+                detail="Too many invalid tokens from this address; try again later.",
+            )
         if not raw or " " in raw:
+            token_failure_record(client=client)
             raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <token>'.")
         token = token_authenticate(raw)
         if token is None:
+            token_failure_record(client=client)
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         return token.user, token
 

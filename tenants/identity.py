@@ -22,7 +22,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from tenants.access import access_for
-from tenants.http import client_info
+from tenants.http import ClientInfo, client_info
 from tenants.models import ApiToken, AuditAction, Tenant, User
 from tenants.services import TOKEN_PREFIX, audit_record, tenant_url, token_digest
 
@@ -129,6 +129,28 @@ def handoff_redeem(*, request: HttpRequest, token: str, tenant: Tenant) -> User 
         details={"via": "tenant switcher"},
     )
     return user
+
+
+def _token_failures_key(ip: str | None) -> str:
+    return _public_cache_key("token-fail", token_digest(str(ip))[:32])
+
+
+def token_guessing_locked(*, client: ClientInfo) -> bool:
+    """Whether this address sent too many invalid tokens within the lockout window (OWASP API2)."""
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        failures = cache.get(_token_failures_key(client.ip_address), 0)
+    return failures >= settings.CANDOR_TOKEN_MAX_FAILURES
+
+
+def token_failure_record(*, client: ClientInfo) -> None:
+    key = _token_failures_key(client.ip_address)
+    window = int(settings.CANDOR_LOGIN_LOCKOUT.total_seconds())
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        cache.add(key, 0, timeout=window)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window)
 
 
 def token_authenticate(raw: str) -> ApiToken | None:

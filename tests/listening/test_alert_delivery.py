@@ -190,3 +190,16 @@ def test_delivery_secrets_are_encrypted_at_rest(tenant, receiver):
         cursor.execute("SELECT webhook_url, webhook_secret, slack_url FROM listening_alertrule")
         stored = cursor.fetchone()
     assert all(value and "127.0.0.1" not in value and "/hook" not in value for value in stored)
+
+
+def test_a_redirect_to_an_internal_address_is_not_followed(tenant, receiver):
+    """SSRF through the receiver: a 302 to the metadata service is a failed delivery, never a
+    request there (deliveries never follow redirects; safe_http refuses them by default)."""
+    receiver.routes["/moved"] = lambda h: send(h, 302, b"", {"Location": "http://169.254.169.254/latest"})
+    receiver.routes["/inside"] = lambda h: send(h, 200, b"ok")
+    alert, _ = fire(webhook_url=receiver.url("/moved"))
+    delivery = AlertDelivery.objects.get(alert=alert)
+    result = alert_delivery.alert_delivery_attempt(delivery_id=delivery.pk)
+    assert result.status != DeliveryStatus.SENT
+    assert "169.254" not in result.last_error
+    assert [s.path for s in receiver.seen] == ["/moved"]

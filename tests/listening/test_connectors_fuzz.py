@@ -8,6 +8,7 @@ import io
 import json
 import socket
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -332,3 +333,60 @@ def test_pathological_bodies_finish_quickly(attack: bytes) -> None:
         with contextlib.suppress(PayloadRejected):
             call()
     assert time.monotonic() - started < 10
+
+
+# Bounded memory (RELIABILITY 15, 22): hostile bodies cost a bounded multiple of their size,
+# measured with tracemalloc (the peak of Python allocations). The worst is JSON of many tiny items
+# (about 25x: the decoder's own objects, before the item limit can refuse them); everything else
+# stays near 2x. A megabyte keeps tracemalloc's tracing affordable; the ratio is what is checked.
+
+MEMORY_BODY_BYTES = 1024 * 1024
+MEMORY_ATTACKS = {
+    "deep arrays": b"[" * MEMORY_BODY_BYTES,
+    "deep objects": b'{"a":' * (MEMORY_BODY_BYTES // 5),
+    "many tiny items": b"[" + b"{}," * (MEMORY_BODY_BYTES // 3 - 1) + b"{}]",
+    "one huge string": b'[{"external_id": "a", "text": "' + b"x" * MEMORY_BODY_BYTES + b'", "posted_at": 1}]',
+    "escaped NULs": b'[{"external_id": "a", "text": "' + b"\\u0000" * (MEMORY_BODY_BYTES // 6) + b'"}]',
+    "an unclosed quoted cell": b'text,date\n"' + b"a" * MEMORY_BODY_BYTES,
+}
+
+
+def _peak_bytes(call: Any) -> int:
+    tracemalloc.start()
+    try:
+        with contextlib.suppress(PayloadRejected, WebhookRejected):
+            call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("name", list(MEMORY_ATTACKS))
+def test_parsers_use_bounded_memory_on_hostile_bodies(name: str) -> None:
+    attack = MEMORY_ATTACKS[name]
+    mapping = {"text": "text", "posted_at": "date"}
+    calls = {
+        "bulk json": lambda: parse_bulk(attack, "application/json", now=NOW),
+        "bulk ndjson": lambda: parse_bulk(attack, "application/x-ndjson", now=NOW),
+        "webhook": lambda: parse_payload(attack, now=NOW),
+        "upload csv": lambda: list(read_rows(io.BytesIO(attack), "csv", mapping, now=NOW)),
+        "upload ndjson": lambda: list(read_rows(io.BytesIO(attack), "ndjson", mapping, now=NOW)),
+    }
+    for label, call in calls.items():
+        peak = _peak_bytes(call)
+        assert peak < 40 * len(attack), (
+            f"{label} on {name}: {peak / 1e6:.0f} MB for {len(attack) / 1e6:.0f} MB"
+        )
+
+
+def test_signature_check_uses_bounded_memory_and_refuses_huge_headers() -> None:
+    body = b"x" * MEMORY_BODY_BYTES
+    headers = {
+        "X-Candor-Timestamp": str(int(NOW)),
+        "X-Candor-Delivery": "d" * 100_000,
+        "X-Candor-Signature": ",".join(["v1=" + "0" * 64] * 10_000),
+    }
+    peak = _peak_bytes(lambda: verify(headers=headers, body=body, secrets=[b"k" * 64] * 3, now=NOW))
+    assert peak < 4 * len(body)
+    with pytest.raises(WebhookRejected):
+        verify(headers=headers, body=body, secrets=[b"k" * 64], now=NOW)

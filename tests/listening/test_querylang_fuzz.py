@@ -4,6 +4,7 @@ with a brute-force reading of its definition."""
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import timedelta
 
 from hypothesis import HealthCheck, given, reject, settings
@@ -217,3 +218,36 @@ def test_near_agrees_with_brute_force(
         for b_start, b_end in rights
     )
     assert query.matches(Document.of(text=" ".join(tokens))) == expected
+
+
+# Worst cases for evaluation (RELIABILITY 22): queries at the length limit made of the costliest
+# pieces (NEAR between wildcard alternatives), against the longest documents ingest stores. No
+# pattern a user writes becomes a regular expression (wildcards are prefix lookups in sorted
+# tokens), so there is no backtracking to blow up; the deadline and the memory bound hold that.
+
+costly_query = st.lists(
+    st.sampled_from(["aaa*", "aab*", '"aaa aab"', "aab", "(aaa* OR aab*)", "(aab OR aaab*)"]),
+    min_size=2,
+    max_size=6,
+).map(lambda parts: " NEAR/50 ".join(parts))
+long_document = st.builds(
+    lambda words, n: (" ".join(words) + " ") * n,
+    st.lists(st.sampled_from(["aaa", "aab", "aaab", "aaba", "b", "c"]), min_size=1, max_size=8),
+    st.integers(1, 5000),
+).map(lambda text: text[:40_000])
+
+
+@settings(deadline=timedelta(seconds=3), max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(costly_query, long_document)
+def test_costly_queries_on_long_documents_stay_cheap(expression: str, text: str) -> None:
+    try:
+        query = parse(expression)
+    except QuerySyntaxError:
+        reject()
+    tracemalloc.start()
+    try:
+        assert isinstance(query.matches(Document.of(text=text)), bool)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * len(text) + 1_000_000

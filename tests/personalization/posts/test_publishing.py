@@ -20,6 +20,7 @@ from listening.connectors import webhook
 from personalization import post_services, publishing
 from personalization.post_models import PostSend, PostStatus, ScheduledPost, SendStatus
 from tests.ethics.conftest import make_contact, record
+from tests.listening.fixtures.httpd import send as reply
 from tests.personalization.posts.conftest import Flaky, consenting, scheduled
 
 
@@ -333,3 +334,14 @@ def test_a_persons_sends_are_in_their_export_and_go_with_their_erasure(tenant, m
     ]
     assert person_erase(person=person)["personalization.post_send"] == 1
     assert list(PostSend.objects.filter(post=post).values_list("contact_id", flat=True)) == [bo.pk]
+
+
+def test_a_redirect_to_an_internal_address_is_not_followed(tenant, receiver):
+    """SSRF through the connector's target: its 302 to the metadata service fails the send and
+    nothing is requested there."""
+    receiver.routes["/moved"] = lambda h: reply(h, 302, b"", {"Location": "http://169.254.169.254/latest"})
+    post = scheduled(webhook_channel(receiver, path="/moved"))
+    publishing.posts_publish_due()
+    result = publishing.post_send_attempt(send_id=only_send(post).pk)
+    assert result.status != SendStatus.DELIVERED and "169.254" not in result.last_error
+    assert [s.path for s in receiver.seen] == ["/moved"]
