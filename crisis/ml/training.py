@@ -63,6 +63,7 @@ FOLDS = 3
 QUIET_STRIDE = 3
 THRESHOLDS = tuple(range(5, 96, 5))
 COOLDOWN_HOURS = (2, 6, 12, 24)
+POLICY_SMOOTHING = 1
 DEFAULT_POLICY = AlertPolicy(threshold=50.0, release=25.0, cooldown_minutes=12 * 60.0)
 
 
@@ -135,7 +136,12 @@ def calibration_metrics(probabilities: npt.NDArray[np.float64], labels: npt.Arra
 def policy_tune(
     dataset: Dataset, scores: npt.NDArray[np.float64]
 ) -> tuple[AlertPolicy, float | None, dict[str, float]]:
-    """The threshold and cooldown with the best NAB score on the NAB series' out-of-fold scores."""
+    """The threshold and cooldown with the best NAB score on the NAB series' out-of-fold scores.
+
+    The NAB score of a threshold is jagged (one alert more or less in four files moves it by
+    points), so a threshold is judged by the mean score of itself and its neighbours on the grid
+    (`POLICY_SMOOTHING` steps either side): the choice lands on a plateau, not on a lucky spike that
+    does not carry over to a file it has not seen."""
     nab_series = [(i, s) for i, s in enumerate(dataset.series) if s.windows]
     if not nab_series:
         return DEFAULT_POLICY, None, {}
@@ -146,22 +152,29 @@ def policy_tune(
         prepared.append(
             (stamps, scores[start : start + len(stamps)], nab.window_bounds(stamps, item.windows))
         )
-    best: tuple[float, AlertPolicy] | None = None
-    grid: dict[str, float] = {}
+    values: dict[tuple[int, int], float] = {}
     for cooldown in COOLDOWN_HOURS:
         for threshold in THRESHOLDS:
-            policy = AlertPolicy(
-                threshold=float(threshold), release=threshold / 2.0, cooldown_minutes=cooldown * 60.0
-            )
+            policy = _policy(threshold, cooldown)
             files = [
                 nab.file_score(alerts_compute(stamps, s, policy), bounds) for stamps, s, bounds in prepared
             ]
-            value = nab.normalized_score(files)
-            grid[f"threshold={threshold},cooldown_h={cooldown}"] = round(value, 2)
-            if best is None or value > best[0]:
-                best = (value, policy)
-    assert best is not None
-    return best[1], best[0], grid
+            values[(threshold, cooldown)] = nab.normalized_score(files)
+
+    def smoothed(threshold: int, cooldown: int) -> float:
+        at = THRESHOLDS.index(threshold)
+        near = THRESHOLDS[max(at - POLICY_SMOOTHING, 0) : at + POLICY_SMOOTHING + 1]
+        return float(np.mean([values[(t, cooldown)] for t in near]))
+
+    threshold, cooldown = max(values, key=lambda key: smoothed(*key))
+    grid = {f"threshold={t},cooldown_h={c}": round(v, 2) for (t, c), v in values.items()}
+    return _policy(threshold, cooldown), round(values[(threshold, cooldown)], 2), grid
+
+
+def _policy(threshold: int, cooldown_hours: int) -> AlertPolicy:
+    return AlertPolicy(
+        threshold=float(threshold), release=threshold / 2.0, cooldown_minutes=cooldown_hours * 60.0
+    )
 
 
 def risk_model_train(
@@ -204,6 +217,9 @@ def risk_model_train(
                 f"  {horizon} held-out, {name}: Brier {metrics['brier']:.4f}, ECE {metrics['ece']:.4f},"
                 f" log-loss {metrics['log_loss']:.4f}, AUC {metrics['roc_auc']}"
             )
+        log(f"  {horizon} held-out reliability (calibrated): predicted bin, rows, mean predicted, observed")
+        for row in evaluation[horizon]["calibrated"]["reliability"]:
+            log(f"    {row['bin']}  {row['rows']:>7}  {row['predicted']:.4f}  {row['observed']:.4f}")
     policy, tuned_score, grid = policy_tune(dataset, oof_scores)
     log(f"  alert policy {policy} (out-of-fold NAB score of the training NAB files: {tuned_score})")
 

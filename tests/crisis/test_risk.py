@@ -145,6 +145,20 @@ def test_a_surge_of_anger_raises_an_alert_and_a_calm_week_does_not(model: RiskMo
     assert not any(alerts[: len(calm)]) and any(alerts[len(calm) :])
 
 
+def test_features_and_scores_do_not_depend_on_the_series_scale(model: RiskModel) -> None:
+    """A brand with 10x the mentions and the same shape (rhythm, noise, surge) gets the same features
+    and scores: nothing the model sees says how big the brand is, so what it learns on one series
+    transfers to series of any size (the NAB files differ 15x in median volume)."""
+    rng = np.random.default_rng(4)
+    hours = np.arange(5 * 288) / 12
+    shape = (1 + 0.5 * np.cos((hours % 24 - 15) / 24 * 2 * math.pi)) * rng.lognormal(0, 0.25, len(hours))
+    shape[4 * 288 : 4 * 288 + 24] *= 8
+    small, large = features_compute(_series(list(200 * shape))), features_compute(_series(list(2000 * shape)))
+    volume_only = [i for i, name in enumerate(FEATURE_NAMES) if not np.isnan(small[0, i])]
+    assert np.abs(small[:, volume_only] - large[:, volume_only]).max() < 0.05
+    assert np.abs(model.scores(small) - model.scores(large)).max() < 1.0
+
+
 def test_platt_calibration_improves_brier_on_held_out_data() -> None:
     rng = np.random.default_rng(0)
     margins = rng.normal(-1.0, 2.0, 40_000)
