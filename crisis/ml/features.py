@@ -3,7 +3,7 @@
 Production feeds a tenant's latest bucket every 5 minutes (keeping the state between runs through
 `dump`/`restore`), and `backtest_risk` and training feed a whole series row by row through the same
 object, so every feature of a row is a function of that row and the rows before it, never later
-ones (`tests/crisis/test_features.py` checks it on arbitrary series).
+ones (`tests/crisis/test_risk.py` checks it).
 
 Every feature is scale-free: a ratio to the series' own level or a share, never an absolute count.
 A brand with 10x the mentions and the same shape gets the same features (`tests/crisis/test_risk.py`

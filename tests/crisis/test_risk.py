@@ -27,6 +27,7 @@ from crisis.ml.risk import (
     Calibration,
     RiskModel,
     RiskStream,
+    alerts_compute,
     calibration_fit,
     tenant_calibration,
 )
@@ -156,7 +157,13 @@ def test_features_and_scores_do_not_depend_on_the_series_scale(model: RiskModel)
     small, large = features_compute(_series(list(200 * shape))), features_compute(_series(list(2000 * shape)))
     volume_only = [i for i, name in enumerate(FEATURE_NAMES) if not np.isnan(small[0, i])]
     assert np.abs(small[:, volume_only] - large[:, volume_only]).max() < 0.05
-    assert np.abs(model.scores(small) - model.scores(large)).max() < 1.0
+    # Trees cut features at thresholds: a rounding-sized difference can cross one on a rare row.
+    scores_small, scores_large = model.scores(small), model.scores(large)
+    assert np.percentile(np.abs(scores_small - scores_large), 99) < 1.0
+    stamps = [row.timestamp for row in _series(list(shape))]
+    alerts = alerts_compute(stamps, scores_small, model.policy)
+    assert alerts == alerts_compute(stamps, scores_large, model.policy)
+    assert any(alerts[4 * 288 :]) and not any(alerts[: 4 * 288])
 
 
 def test_platt_calibration_improves_brier_on_held_out_data() -> None:
