@@ -17,7 +17,20 @@ the model's are):
 
 `median_lead_minutes`: over the windows a detector caught, how long before the labelled anomaly
 (the window's centre, NAB's label) its first alert in the window came (negative: after it).
-Published NAB realTweets scores (from ../shared/data/README.md) are printed alongside.
+Published NAB realTweets scores (from ../shared/data/README.md) are printed alongside, and each
+detector's score per file.
+
+Calibration, on data no model saw: the 6 h probabilities (`score / 100`) the held-out models gave
+their held-out files against the 6 h labels of those files (`heldout_brier`, `heldout_ece`, the
+reliability table), next to the always-the-base-rate forecast (`base_rate_brier`), and the
+held-out-series calibration each training run measured itself (`train_heldout_brier_mean`,
+`train_heldout_ece_mean`, from the artifacts' metadata).
+
+Speed, each next to its baseline measured in the same run: training time per model
+(`train_s_per_model`) next to reading and building its training series alone
+(`read_training_data_s`); backtest rows/s (`backtest_rows_per_s`, the whole command: CSV in,
+features, model, alert policy, CSV out) next to computing the features alone
+(`features_rows_per_s`).
 
 Run: `.venv/bin/python bench/nab.py [--data ../shared/data/nab_realtweets] [--committed]`.
 """
@@ -73,9 +86,12 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
+    from crisis.management.commands.train_risk_model import SCENARIOS, SEED
     from crisis.ml import nab
-    from crisis.ml.risk import ARTIFACT_PATH, AlertPolicy, alerts_compute
-    from crisis.ml.training_data import NAB_FILES
+    from crisis.ml.features import Signals, features_compute
+    from crisis.ml.risk import ARTIFACT_PATH, HORIZON_HOURS, AlertPolicy, alerts_compute, horizon_labels
+    from crisis.ml.training import calibration_metrics
+    from crisis.ml.training_data import NAB_FILES, crisislex_load, nab_load, scenarios_build
 
     labels = json.loads((args.data / "combined_labels.json").read_text())
     windows = json.loads((args.data / "combined_windows.json").read_text())
@@ -108,7 +124,9 @@ def main() -> None:
     scratch = tempfile.TemporaryDirectory(prefix="bench-nab-")
     work = Path(scratch.name)
     model_alerts: dict[str, list[bool]] = {}
-    train_s, backtest_s, rows_scored = 0.0, 0.0, 0
+    model_scores: dict[str, np.ndarray] = {}
+    train_heldout: list[dict[str, Any]] = []
+    train_s, backtest_s, rows_scored, trained = 0.0, 0.0, 0, 0
     for name in NAB_FILES:
         artifact = ARTIFACT_PATH
         if not args.committed:
@@ -122,7 +140,9 @@ def main() -> None:
                 stdout=io.StringIO(),
             )
             train_s += time.perf_counter() - started
+            trained += 1
             artifact = work / f"risk-without-{Path(name).stem}.json"
+            train_heldout.append(json.loads(artifact.read_text())["evaluation"]["6h"]["calibrated"])
         started = time.perf_counter()
         out = work / f"{name}.scores.csv"
         call_command(
@@ -130,9 +150,26 @@ def main() -> None:
         )
         backtest_s += time.perf_counter() - started
         with out.open(newline="") as handle:
-            model_alerts[name] = [r["alert"] == "1" for r in csv.DictReader(handle)]
-        rows_scored += len(model_alerts[name])
+            scored_rows = list(csv.DictReader(handle))
+        model_alerts[name] = [r["alert"] == "1" for r in scored_rows]
+        model_scores[name] = np.array([float(r["score"]) for r in scored_rows])
+        rows_scored += len(scored_rows)
         print(f"{name}: {sum(model_alerts[name])} alerts", flush=True)
+
+    # Same-run baselines of the speed figures: the features alone over the same rows, and reading
+    # and building the training series alone (what every training run starts with).
+    started = time.perf_counter()
+    for name in NAB_FILES:
+        pairs = zip(files[name]["stamps"], files[name]["values"], strict=True)
+        features_compute(Signals(timestamp=t, volume=float(v)) for t, v in pairs)
+    features_s = time.perf_counter() - started
+    started = time.perf_counter()
+    training_root = args.training_data or args.data.parent
+    rng = np.random.default_rng(SEED)
+    nab_load(training_root / "nab_realtweets", exclude=(NAB_FILES[0],))
+    crisislex_load(training_root / "crisislex", rng)
+    scenarios_build(SCENARIOS, rng)
+    read_s = time.perf_counter() - started
 
     # Baselines: per-row scores, alert policy tuned leave-one-file-out like the model's.
     def threshold_scores(item: dict) -> np.ndarray:
@@ -171,6 +208,21 @@ def main() -> None:
             chosen[held] = alerts[(held, best)]
         return chosen
 
+    # Calibration on the held-out files: the score is 100 x P(crisis within 6 h).
+    probabilities = np.concatenate([model_scores[name] / 100.0 for name in NAB_FILES])
+    outcomes = np.concatenate(
+        [
+            horizon_labels(
+                np.array([t.timestamp() for t in files[name]["stamps"]]),
+                [t.timestamp() for t in files[name]["labels"]],
+                hours=HORIZON_HOURS["6h"],
+            )
+            for name in NAB_FILES
+        ]
+    )
+    calibration = calibration_metrics(probabilities, outcomes)
+    base_rate_brier = float(np.mean((outcomes - outcomes.mean()) ** 2))
+
     detectors = {
         "candor risk model": model_alerts,
         "fixed threshold": baseline(threshold_scores, THRESHOLD_MULTIPLES),
@@ -178,6 +230,19 @@ def main() -> None:
     }
     figures: dict[str, float] = {}
     table: list[list[str]] = []
+    per_file: list[dict[str, float]] = []
+    for name in NAB_FILES:
+        score = nab.file_score(model_alerts[name], files[name]["bounds"])
+        leads = lead_minutes(name, model_alerts[name])
+        per_file.append(
+            {
+                "score": round(nab.normalized_score([score]), 2),
+                "windows_detected": score.true_positives,
+                "windows_missed": score.false_negatives,
+                "false_positives": score.false_positives,
+                "median_lead_minutes": round(statistics.median(leads), 1) if leads else 0.0,
+            }
+        )
     for label, alerts in detectors.items():
         scored = [nab.file_score(alerts[name], files[name]["bounds"]) for name in NAB_FILES]
         leads = [m for name in NAB_FILES for m in lead_minutes(name, alerts[name])]
@@ -220,13 +285,69 @@ def main() -> None:
         + ("the committed artifact (trained on all five files: in-sample)" if args.committed
            else "one per file, trained without it (leave-one-file-out)")
     )  # fmt: skip
+    print("\nthe model per file:")
+    _common.table_print(
+        ["file", "NAB standard", "windows caught", "missed", "false pos.", "median lead min"],
+        [
+            [
+                name,
+                f"{f['score']:.1f}",
+                str(f["windows_detected"]),
+                str(f["windows_missed"]),
+                str(f["false_positives"]),
+                f"{f['median_lead_minutes']:.0f}" if f["windows_detected"] else "-",
+            ]
+            for name, f in zip(NAB_FILES, per_file, strict=True)
+        ],
+    )
+    for name, file_figures in zip(NAB_FILES, per_file, strict=True):
+        stem = Path(name).stem.removeprefix("Twitter_volume_").lower()
+        figures.update({f"{stem}_{key}": value for key, value in file_figures.items()})
+    print(
+        f"\ncalibration of the 6 h probability on the held-out files ({calibration['rows']} rows, positive"
+        f" rate {calibration['positive_rate']:.4f}): Brier {calibration['brier']:.4f} (always the base"
+        f" rate: {base_rate_brier:.4f}), ECE {calibration['ece']:.4f},"
+        f" log-loss {calibration['log_loss']:.4f}, ROC AUC {calibration['roc_auc']}"
+    )
+    _common.table_print(
+        ["predicted", "rows", "mean predicted", "observed"],
+        [
+            [row["bin"], str(row["rows"]), f"{row['predicted']:.4f}", f"{row['observed']:.4f}"]
+            for row in calibration["reliability"]
+        ],
+    )
+    if train_heldout:
+        print(
+            "training runs' own held-out-series calibration (mean of the five):"
+            f" Brier {statistics.mean(r['brier'] for r in train_heldout):.4f},"
+            f" ECE {statistics.mean(r['ece'] for r in train_heldout):.4f}"
+        )
+        figures["train_heldout_brier_mean"] = round(statistics.mean(r["brier"] for r in train_heldout), 5)
+        figures["train_heldout_ece_mean"] = round(statistics.mean(r["ece"] for r in train_heldout), 5)
+    figures["heldout_brier"] = calibration["brier"]
+    figures["heldout_ece"] = calibration["ece"]
+    figures["heldout_roc_auc"] = calibration["roc_auc"] or 0.0
+    figures["base_rate_brier"] = round(base_rate_brier, 5)
     figures["windows_total"] = sum(len(files[n]["bounds"]) for n in NAB_FILES)
     figures["in_sample"] = int(args.committed)
     figures["train_s_total"] = round(train_s, 1)
+    figures["train_s_per_model"] = round(train_s / trained, 1) if trained else 0.0
+    figures["read_training_data_s"] = round(read_s, 1)
     figures["backtest_rows_per_s"] = round(rows_scored / backtest_s, 1)
+    figures["features_rows_per_s"] = round(rows_scored / features_s, 1)
     figures.update({f"published_{n.lower().replace(' ', '_')}_score": v for n, v in PUBLISHED.items()})
     path = _common.results_write("nab", figures)
-    print(f"backtest: {figures['backtest_rows_per_s']:.0f} rows/s; wrote {path}")
+    print(
+        f"\nspeed: backtest {figures['backtest_rows_per_s']:.0f} rows/s (features alone:"
+        f" {figures['features_rows_per_s']:.0f} rows/s)"
+        + (
+            f"; training {figures['train_s_per_model']:.0f} s a model (reading its data alone:"
+            f" {figures['read_training_data_s']:.0f} s)"
+            if trained
+            else ""
+        )
+    )
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,13 @@
 Production feeds a tenant's latest bucket every 5 minutes (keeping the state between runs through
 `dump`/`restore`), and `backtest_risk` and training feed a whole series row by row through the same
 object, so every feature of a row is a function of that row and the rows before it, never later
-ones (`tests/crisis/test_features.py` checks it on arbitrary series).
+ones (`tests/crisis/test_risk.py` checks it).
+
+Every feature is scale-free: a ratio to the series' own level or a share, never an absolute count.
+A brand with 10x the mentions and the same shape gets the same features (`tests/crisis/test_risk.py`
+checks it), so what the model learns on one series transfers to series of any size. (An absolute
+`log1p(volume)` feature cost 14 points of leave-one-file-out NAB score: with it the model learnt
+each training file's size, and scored a big brand's ordinary hours like a small one's crisis.)
 
 Volume is the only required signal. Every other one is optional per bucket; a missing one gives NaN
 features, which LightGBM routes down its learned "missing" branch.
@@ -34,7 +40,7 @@ SLOTS = 7 * 24
 
 # (feature, factor): the factor is the named group a feature's contribution is reported under.
 FEATURES: tuple[tuple[str, str], ...] = (
-    ("volume_log", "volume_level"),
+    ("volume_vs_level", "volume_level"),  # the last hour against the level, without the hour-of-week offsets
     ("volume_vs_baseline", "volume_vs_baseline"),
     ("volume_z", "volume_vs_baseline"),
     ("volume_z_30m", "volume_vs_baseline"),
@@ -297,8 +303,9 @@ class FeatureState:
         residual = x - expected
         z = residual / spread
 
+        levels = {hl: ewm.update(x, _decay(minutes, hl)) for hl, ewm in self.means.items()}
         features = [
-            x,
+            levels[_HL_1H] - self.level,
             residual,
             z,
             self.z_30m.update(z, _decay(minutes, _HL_30M)),
@@ -306,7 +313,6 @@ class FeatureState:
             self.excess[_HL_3H].update(max(z, 0.0), _decay(minutes, _HL_3H)),
             self.excess[_HL_12H].update(max(z, 0.0), _decay(minutes, _HL_12H)),
         ]
-        levels = {hl: ewm.update(x, _decay(minutes, hl)) for hl, ewm in self.means.items()}
         features += [levels[_HL_15M] - levels[_HL_1H], levels[_HL_1H] - levels[_HL_6H]]
         features += self._count_share("negative", row.negative, row.volume, minutes)
         features += self._share(row.reach_negativity, "reach_negativity", minutes, with_change=True)

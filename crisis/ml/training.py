@@ -8,8 +8,33 @@ Honesty of the evaluation:
   of half the series and measured on the other half, both ways round (cross-fitting); the shipped
   calibration is then fitted on all out-of-fold margins.
 - The alert threshold and cooldown are chosen by NAB score on the out-of-fold scores of the NAB
-  files in training. `bench/nab.py` trains one model per NAB file with that file excluded
-  (`--exclude-nab`), so neither the model nor the alert policy has seen the file it scores.
+  files in training, on a plateau of the grid (`policy_tune`). `bench/nab.py` trains one model per
+  NAB file with that file excluded (`--exclude-nab`), so neither the model nor the alert policy has
+  seen the file it scores.
+
+Settings were chosen by that leave-one-file-out NAB standard score (the five files; the same data,
+seeds and folds as `train_risk_model`), never by the in-sample one. Variants tried (fixed-threshold
+baseline 64.2, rolling z-score 60.4 in the same protocol):
+
+    variant                                                        LOO NAB score
+    log1p(volume) as a feature, threshold = best grid point             51.8
+      the same, thresholds in steps of 1 (2..60)                         51.5
+    no absolute volume feature                                          65.4
+    no absolute volume feature, no history_days                         66.6
+    volume_vs_level (scale-free) instead, best grid point               63.2
+      + threshold judged with its neighbours (plateau, shipped)          65.7
+      + thresholds in steps of 2.5, plateau of +-2 steps                 66.0
+      + cooldowns up to 48 h (plateau / best point)                      65.7 / 56.9
+      + release at 0.25 or 0.75 of the threshold                         63.2 (no change)
+      + labels positive until 3 h after onset (plateau)                  61.9
+      + NAB rows weighted 3x (plateau)                                   57.9
+      + positive rows weighted 3x (plateau)                              63.5
+
+The absolute volume feature was the cause of the weak transfer: the NAB files differ 15x in median
+volume (IBM 3, AAPL 47 mentions per 5 minutes) and the model learnt each training file's size, so
+a big file's ordinary hours scored like a crisis (AAPL: 24 false alarms) and a small file's surges
+stayed low (IBM). History, label and weighting variants moved the score by less than the
+threshold's luck did, which is why the threshold is now chosen on a plateau.
 """
 
 from __future__ import annotations
@@ -63,6 +88,7 @@ FOLDS = 3
 QUIET_STRIDE = 3
 THRESHOLDS = tuple(range(5, 96, 5))
 COOLDOWN_HOURS = (2, 6, 12, 24)
+POLICY_SMOOTHING = 1
 DEFAULT_POLICY = AlertPolicy(threshold=50.0, release=25.0, cooldown_minutes=12 * 60.0)
 
 
@@ -135,7 +161,12 @@ def calibration_metrics(probabilities: npt.NDArray[np.float64], labels: npt.Arra
 def policy_tune(
     dataset: Dataset, scores: npt.NDArray[np.float64]
 ) -> tuple[AlertPolicy, float | None, dict[str, float]]:
-    """The threshold and cooldown with the best NAB score on the NAB series' out-of-fold scores."""
+    """The threshold and cooldown with the best NAB score on the NAB series' out-of-fold scores.
+
+    The NAB score of a threshold is jagged (one alert more or less in four files moves it by
+    points), so a threshold is judged by the mean score of itself and its neighbours on the grid
+    (`POLICY_SMOOTHING` steps either side): the choice lands on a plateau, not on a lucky spike that
+    does not carry over to a file it has not seen."""
     nab_series = [(i, s) for i, s in enumerate(dataset.series) if s.windows]
     if not nab_series:
         return DEFAULT_POLICY, None, {}
@@ -146,22 +177,29 @@ def policy_tune(
         prepared.append(
             (stamps, scores[start : start + len(stamps)], nab.window_bounds(stamps, item.windows))
         )
-    best: tuple[float, AlertPolicy] | None = None
-    grid: dict[str, float] = {}
+    values: dict[tuple[int, int], float] = {}
     for cooldown in COOLDOWN_HOURS:
         for threshold in THRESHOLDS:
-            policy = AlertPolicy(
-                threshold=float(threshold), release=threshold / 2.0, cooldown_minutes=cooldown * 60.0
-            )
+            policy = _policy(threshold, cooldown)
             files = [
                 nab.file_score(alerts_compute(stamps, s, policy), bounds) for stamps, s, bounds in prepared
             ]
-            value = nab.normalized_score(files)
-            grid[f"threshold={threshold},cooldown_h={cooldown}"] = round(value, 2)
-            if best is None or value > best[0]:
-                best = (value, policy)
-    assert best is not None
-    return best[1], best[0], grid
+            values[(threshold, cooldown)] = nab.normalized_score(files)
+
+    def smoothed(threshold: int, cooldown: int) -> float:
+        at = THRESHOLDS.index(threshold)
+        near = THRESHOLDS[max(at - POLICY_SMOOTHING, 0) : at + POLICY_SMOOTHING + 1]
+        return float(np.mean([values[(t, cooldown)] for t in near]))
+
+    threshold, cooldown = max(values, key=lambda key: smoothed(*key))
+    grid = {f"threshold={t},cooldown_h={c}": round(v, 2) for (t, c), v in values.items()}
+    return _policy(threshold, cooldown), round(values[(threshold, cooldown)], 2), grid
+
+
+def _policy(threshold: int, cooldown_hours: int) -> AlertPolicy:
+    return AlertPolicy(
+        threshold=float(threshold), release=threshold / 2.0, cooldown_minutes=cooldown_hours * 60.0
+    )
 
 
 def risk_model_train(
@@ -204,6 +242,9 @@ def risk_model_train(
                 f"  {horizon} held-out, {name}: Brier {metrics['brier']:.4f}, ECE {metrics['ece']:.4f},"
                 f" log-loss {metrics['log_loss']:.4f}, AUC {metrics['roc_auc']}"
             )
+        log(f"  {horizon} held-out reliability (calibrated): predicted bin, rows, mean predicted, observed")
+        for row in evaluation[horizon]["calibrated"]["reliability"]:
+            log(f"    {row['bin']}  {row['rows']:>7}  {row['predicted']:.4f}  {row['observed']:.4f}")
     policy, tuned_score, grid = policy_tune(dataset, oof_scores)
     log(f"  alert policy {policy} (out-of-fold NAB score of the training NAB files: {tuned_score})")
 

@@ -2,10 +2,12 @@
 
     python manage.py train_risk_model --data ../shared/data --output crisis/ml/artifacts/
 
-Reads `<data>/nab_realtweets/` and `<data>/crisislex/`, adds constructed scenarios (seeded, so the
-same data gives the same artifact), and writes `risk-v1.json` (metadata: calibration, held-out
-metrics, alert policy) with `risk-v1.6h.txt` and `risk-v1.24h.txt` (LightGBM text models).
-`--exclude-nab FILE` (repeatable) leaves a NAB file out of training, for honest benchmarks.
+is the exact command that built the committed artifact. It reads `<data>/nab_realtweets/` and
+`<data>/crisislex/`, adds constructed scenarios (seeded, so the same data gives the same artifact),
+and writes `risk-v1.json` (metadata: calibration; Brier, ECE, log-loss, AUC and the reliability
+table on held-out series, also printed; the alert policy and its tuning grid) with `risk-v1.6h.txt`
+and `risk-v1.24h.txt` (LightGBM text models). `--exclude-nab FILE` (repeatable) leaves a NAB file
+out of training, for honest benchmarks.
 """
 
 from __future__ import annotations
