@@ -193,6 +193,12 @@ class Segment(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def key(self) -> str:
+        """The segment's stable key, as posts and recommendations name it: a learnt segment's number
+        (what the engagement model knows it by, kept across retrains), `rule:<id>` for a rule segment."""
+        return str(self.number) if self.kind == SegmentKind.MODEL else f"rule:{self.pk}"
+
 
 class SegmentMembership(models.Model):
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")

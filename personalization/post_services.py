@@ -29,6 +29,7 @@ from django.utils import timezone
 from ethics.selectors import consented_contacts, purpose_by_code
 from listening.connectors import safe_http
 from personalization.models import Channel
+from personalization.selectors import ALL_CONTACTS, segment_by_key
 from personalization.post_models import (
     Campaign,
     CampaignGroup,
@@ -171,6 +172,11 @@ def _post_validate(post: ScheduledPost) -> None:
         errors["targeting"] = "Targeting values are strings."
     if post.channel.kind != ConnectorKind.EMAIL and (post.targeting or post.campaign_id):
         errors["targeting"] = "Only email channels address contacts; a public channel reaches everyone."
+    if post.segment_key not in ("", ALL_CONTACTS) and segment_by_key(key=post.segment_key) is None:
+        errors["segment_key"] = (
+            f"No active segment with the key '{post.segment_key}' (a learnt segment's number, "
+            "rule:<id> for a rule segment, or all)."
+        )
     if errors:
         raise ValidationError(errors)
 

@@ -5,8 +5,8 @@ How a post goes out
 -------------------
 1. Every minute, per tenant, `posts_publish_due` takes the due scheduled posts (row-locked, skipping
    locked ones), moves them to `sending` and creates their `PostSend` rows: one per consenting
-   contact for email (the consent gate at this moment, the post's targeting, the campaign's
-   holdout left out), one for the channel otherwise. The unique (post, recipient) makes this safe
+   contact for email (the consent gate at this moment, narrowed to the members of the post's
+   segment and to its targeting, the campaign's holdout left out), one for the channel otherwise. The unique (post, recipient) makes this safe
    to run twice. After commit, one `publish`-queue task per send.
 2. `post_send_attempt` claims the send in a short transaction (status `sending`, `claimed_at`,
    attempts + 1), commits, and only then calls the outside world; the outcome is written after.
@@ -46,7 +46,7 @@ from django.utils import timezone
 
 from ethics.selectors import consented_contacts
 from listening.connectors import safe_http, webhook
-from personalization.models import EngagementEvent, EngagementKind
+from personalization.models import EngagementEvent, EngagementKind, SegmentMembership
 from personalization.post_models import (
     CampaignGroup,
     CampaignMember,
@@ -57,6 +57,7 @@ from personalization.post_models import (
     SendStatus,
 )
 from personalization.post_services import SYSTEM, _transition
+from personalization.selectors import ALL_CONTACTS, segment_by_key
 from personalization.services import message_upsert
 from tenants.services import tenant_url
 
@@ -91,6 +92,14 @@ def _recipients(post: ScheduledPost) -> list[PostSend]:
         return [PostSend(post=post, recipient="channel")]
     contacts = consented_contacts(purpose=post.channel.consent_purpose).exclude(email="")
     contacts = contacts.filter(**{field: value for field, value in post.targeting.items()})
+    if post.segment_key not in ("", ALL_CONTACTS):
+        # The segment as it is now (a retired or deleted one reaches nobody): its members, still
+        # within the gate's queryset, so a withdrawn member gets nothing.
+        segment = segment_by_key(key=post.segment_key)
+        members = (
+            SegmentMembership.objects.filter(segment=segment) if segment else SegmentMembership.objects.none()
+        )
+        contacts = contacts.filter(pk__in=members.values("contact_id"))
     if post.campaign_id:
         holdout = CampaignMember.objects.filter(campaign_id=post.campaign_id, group=CampaignGroup.HOLDOUT)
         contacts = contacts.exclude(pk__in=holdout.values("contact_id"))

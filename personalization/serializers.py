@@ -182,11 +182,15 @@ class EngagementResultSerializer(serializers.Serializer):
 
 class SegmentSerializer(serializers.ModelSerializer):
     members = serializers.IntegerField(read_only=True, help_text="consented members now")
+    key = serializers.CharField(
+        read_only=True, help_text="stable key: a scheduled post's `segment_key` targets this segment"
+    )
 
     class Meta:
         model = Segment
         fields = [
             "id",
+            "key",
             "kind",
             "number",
             "name",

@@ -64,7 +64,7 @@ from personalization.models import (
     SegmentKind,
     SegmentMembership,
 )
-from personalization.selectors import PERSONALIZATION, crisis_mode_on
+from personalization.selectors import ALL_CONTACTS, PERSONALIZATION, crisis_mode_on
 from tenants.models import User
 
 SEGMENTS_KIND = "segments"
@@ -418,8 +418,6 @@ def _segments_store(
 
 
 # Engagement model job ---------------------------------------------------------------------------
-
-ALL_CONTACTS = "all"
 
 
 def _segment_of_contacts() -> dict[int, str]:
