@@ -164,6 +164,16 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 
+class RetrySerializer(serializers.Serializer):
+    sends = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        min_length=1,
+        max_length=1000,
+        help_text="The failed sends to retry; all failed sends of the post when left out.",
+    )
+
+
 class PauseSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 

@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.db.models import Q
@@ -53,13 +54,16 @@ from personalization.post_models import (
     ConnectorKind,
     PostSend,
     PostStatus,
+    PublishingState,
     ScheduledPost,
     SendStatus,
 )
-from personalization.post_services import SYSTEM, _transition
+from personalization.post_services import SYSTEM, Actor, _transition
 from personalization.selectors import ALL_CONTACTS, segment_by_key
 from personalization.services import message_upsert
-from tenants.services import tenant_url
+from tenants.http import ClientInfo
+from tenants.models import AuditAction, User
+from tenants.services import audit_record, tenant_url
 
 logger = logging.getLogger(__name__)
 
@@ -265,23 +269,58 @@ def _post_settle(post: ScheduledPost) -> None:
     locked.save(update_fields=["status", "updated_at"])
 
 
-def post_send_retry(*, send: PostSend) -> PostSend:
-    """A person asks for another attempt of a failed send (its post must be sending or failed)."""
+def post_sends_retry(
+    *,
+    post: ScheduledPost,
+    user: User | None,
+    send_ids: list[int] | None = None,
+    client: ClientInfo | None = None,
+) -> list[PostSend]:
+    """A person asks for another attempt of a post's failed sends (all of them, or those named),
+    including an email whose outcome was unknown (the person checked the mailbox). The post goes
+    back to `sending`; nothing is retried while the post, its channel or the tenant is paused.
+    Recorded in the post's history and in the audit log."""
+    actor = Actor.of(user)
     with transaction.atomic():
-        post = ScheduledPost.objects.select_for_update().get(pk=send.post_id)
-        if send.status != SendStatus.FAILED:
-            from django.core.exceptions import ValidationError
-
-            raise ValidationError({"status": "Only a failed send can be retried."})
-        if post.status in (PostStatus.FAILED, PostStatus.SENT):
-            _transition(post, PostStatus.SENDING, actor=SYSTEM, reason=f"send {send.pk} retried")
-            post.save(update_fields=["status", "updated_at"])
-        PostSend.objects.filter(pk=send.pk).update(
+        locked = ScheduledPost.objects.select_for_update().select_related("channel").get(pk=post.pk)
+        if locked.status not in (PostStatus.SENDING, PostStatus.SENT, PostStatus.FAILED):
+            raise ValidationError(
+                {"status": f"A {locked.get_status_display().lower()} post has no send to retry."}
+            )
+        state = PublishingState.objects.filter(singleton=True, is_paused=True).first()
+        if state is not None or locked.channel.is_paused:
+            raise ValidationError({"status": "Publishing is paused: resume it before retrying a send."})
+        failed = PostSend.objects.select_for_update().filter(post=locked, status=SendStatus.FAILED)
+        if send_ids is not None:
+            failed = failed.filter(pk__in=send_ids)
+            missing = sorted(set(send_ids) - set(failed.values_list("pk", flat=True)))
+            if missing:
+                raise ValidationError(
+                    {"sends": f"Not failed sends of this post: {', '.join(map(str, missing[:20]))}."}
+                )
+        sends = list(failed.order_by("id"))
+        if not sends:
+            raise ValidationError({"sends": "This post has no failed send to retry."})
+        reason = f"{len(sends)} failed send{'s' if len(sends) != 1 else ''} retried"
+        if locked.status != PostStatus.SENDING:
+            _transition(locked, PostStatus.SENDING, actor=actor, reason=reason)
+            locked.save(update_fields=["status", "updated_at"])
+        ids = [send.pk for send in sends]
+        PostSend.objects.filter(pk__in=ids).update(
             status=SendStatus.PENDING, next_retry_at=None, claimed_at=None
         )
-        _queue(send.pk)
-    send.refresh_from_db()
-    return send
+        for send_id in ids:
+            _queue(send_id)
+        audit_record(
+            action=AuditAction.POST_SENDS_RETRIED,
+            actor=user,
+            actor_label=actor.label,
+            tenant=connection.tenant,  # type: ignore[attr-defined]
+            target=f"post {locked.pk}",
+            client=client,
+            details={"post": locked.pk, "sends": ids[:1000], "count": len(ids)},
+        )
+    return list(PostSend.objects.filter(pk__in=ids).order_by("id"))
 
 
 def pending_sends_drop_withdrawn(contact_id: int, purpose: str) -> int:

@@ -219,6 +219,7 @@ class AuditAction(models.TextChoices):
     MODEL_ACTIVATED = "model_activated", "Model version activated"
     MODEL_AUDIT_OVERRIDDEN = "model_audit_overridden", "Failed bias audit overridden"
     MODEL_RETIRED = "model_retired", "Model version retired"
+    POST_SENDS_RETRIED = "post_sends_retried", "Failed post sends retried"
 
 
 class AuditEvent(models.Model):
