@@ -118,19 +118,32 @@ class EngagementKind(models.TextChoices):
     CLICKED = "clicked", "Clicked"
     REPLIED = "replied", "Replied"
     SHARED = "shared", "Shared"
+    LIKED = "liked", "Liked (favourited)"
     UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
 
 
 # What counts as engaging with a delivered message (an unsubscribe is a reaction, not engagement).
-ENGAGED_KINDS = (EngagementKind.OPENED, EngagementKind.CLICKED, EngagementKind.REPLIED, EngagementKind.SHARED)
+ENGAGED_KINDS = (
+    EngagementKind.OPENED,
+    EngagementKind.CLICKED,
+    EngagementKind.REPLIED,
+    EngagementKind.SHARED,
+    EngagementKind.LIKED,
+)
 
 
 class EngagementEvent(models.Model):
     """One thing a contact did with a message on a channel. Ingest is idempotent on the channel's
-    own event id (`external_id`): a redelivered webhook or a re-sent batch stores nothing twice."""
+    own event id (`external_id`): a redelivered webhook or a re-sent batch stores nothing twice.
+
+    `contact` is empty for what happens on a public channel, where nobody is addressed: a post
+    delivered to a webhook, a status page or Mastodon, and the favourites, boosts and replies it
+    drew there (counted back through the connector)."""
 
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="events")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="engagement_events")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="engagement_events"
+    )
     message = models.ForeignKey(
         Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
     )

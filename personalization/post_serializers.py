@@ -32,6 +32,7 @@ class PublishingChannelSerializer(serializers.ModelSerializer):
             "id",
             "name",
             "kind",
+            "channel",
             "consent_purpose",
             "is_paused",
             "pause_reason",
@@ -45,7 +46,8 @@ class PublishingChannelSerializer(serializers.ModelSerializer):
 
 
 class PublishingChannelWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
+    # An audience channel's name (100) too: the connector's channel is created under it.
+    name = serializers.CharField(max_length=100)
     kind = serializers.ChoiceField(choices=ConnectorKind.choices)
     url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
     webhook_secret = serializers.CharField(max_length=200, required=False, allow_blank=True, write_only=True)
@@ -55,7 +57,10 @@ class PublishingChannelWriteSerializer(serializers.Serializer):
         queryset=Channel.objects.all(),
         required=False,
         allow_null=True,
-        help_text="The audience channel whose engagement events record this connector's deliveries.",
+        help_text=(
+            "The audience channel this connector publishes to (its engagement events record the "
+            "deliveries). Left out: the channel of the same name, created if there is none."
+        ),
     )
 
 

@@ -6,8 +6,9 @@ How a post goes out
 1. Every minute, per tenant, `posts_publish_due` takes the due scheduled posts (row-locked, skipping
    locked ones), moves them to `sending` and creates their `PostSend` rows: one per consenting
    contact for email (the consent gate at this moment, narrowed to the members of the post's
-   segment and to its targeting, the campaign's holdout left out), one for the channel otherwise. The unique (post, recipient) makes this safe
-   to run twice. After commit, one `publish`-queue task per send.
+   segment and to its targeting, the campaign's holdout left out), one for the channel otherwise.
+   The unique (post, recipient) makes this safe to run twice. After commit, one `publish`-queue
+   task per send.
 2. `post_send_attempt` claims the send in a short transaction (status `sending`, `claimed_at`,
    attempts + 1), commits, and only then calls the outside world; the outcome is written after.
    Email sends check consent again at this point: a withdrawal between the fan-out and the send wins.
@@ -36,7 +37,7 @@ import logging
 import time
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -47,7 +48,7 @@ from django.utils import timezone
 
 from ethics.selectors import consented_contacts
 from listening.connectors import safe_http, webhook
-from personalization.models import EngagementEvent, EngagementKind, SegmentMembership
+from personalization.models import EngagementEvent, EngagementKind, Message, SegmentMembership
 from personalization.post_models import (
     CampaignGroup,
     CampaignMember,
@@ -207,27 +208,28 @@ def _finish(send: PostSend, status: str, error: str) -> PostSend:
     return send
 
 
-def _delivered_event(send: PostSend) -> None:
-    """A delivery to a contact on a connector linked to an audience channel is an engagement event
-    of that channel, for the post as a message: what the engagement model and uplift learn from.
-    Keyed by the send's idempotency key, so it is stored once however often this runs."""
-    post = send.post
-    audience_channel = post.channel.channel_id
-    if send.contact_id is None or audience_channel is None:
-        return
-    message = message_upsert(
+def _post_message(post: ScheduledPost) -> Message:
+    return message_upsert(
         key=f"post:{post.pk}",
         text=post.text,
         tone=post.tone or "neutral",
         media_type=post.media_type,
         call_to_action=bool(post.call_to_action),
     )
+
+
+def _delivered_event(send: PostSend) -> None:
+    """Every delivery is an engagement event of the connector's audience channel, for the post as a
+    message: to a contact (email), or to the channel itself (webhook, status page, Mastodon: no
+    contact). What the engagement model and the uplift report learn from. Keyed by the send's
+    idempotency key, so it is stored once however often this runs."""
+    post = send.post
     EngagementEvent.objects.bulk_create(
         [
             EngagementEvent(
-                channel_id=audience_channel,
+                channel_id=post.channel.channel_id,
                 contact_id=send.contact_id,
-                message=message,
+                message=_post_message(post),
                 kind=EngagementKind.DELIVERED,
                 external_id=f"send:{send.idempotency_key}",
                 occurred_at=send.sent_at or timezone.now(),
@@ -335,6 +337,122 @@ def pending_sends_drop_withdrawn(contact_id: int, purpose: str) -> int:
         for post in ScheduledPost.objects.filter(status=PostStatus.SENDING, sends__contact_id=contact_id):
             _post_settle(post)
     return dropped
+
+
+# Engagement counted back on Mastodon -------------------------------------------------------------------
+
+# How long after its delivery a status's favourites, boosts and replies are still fetched (hourly).
+METRICS_WINDOW = timedelta(days=3)
+MASTODON_COUNTS = (
+    ("favourites_count", EngagementKind.LIKED),
+    ("reblogs_count", EngagementKind.SHARED),
+    ("replies_count", EngagementKind.REPLIED),
+)
+# A count above this is not believed (and would mean as many rows): the fetch fails instead.
+MAX_COUNT = 1_000_000
+
+
+class MetricsUnavailable(Exception):
+    pass
+
+
+def mastodon_status_url(instance_url: str, status_id: str) -> str:
+    parts = urlsplit(instance_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/api/v1/statuses/{quote(status_id, safe='')}", "", ""))
+
+
+def _mastodon_counts(send: PostSend) -> dict[str, int] | None:
+    """GET /api/v1/statuses/:id through the connector: its counts, or None when the status is gone."""
+    channel = send.post.channel
+    try:
+        response = safe_http.fetch(
+            mastodon_status_url(channel.url, send.external_id),
+            headers={"Authorization": f"Bearer {channel.access_token}", "Accept": "application/json"},
+            timeout=SEND_TIMEOUT_S,
+            max_bytes=256 * 1024,
+            max_redirects=0,
+        )
+    except safe_http.FetchError as error:
+        raise MetricsUnavailable(str(error)) from error
+    if response.status in (404, 410):
+        return None
+    if not 200 <= response.status < 300:
+        raise MetricsUnavailable(str(safe_http.UpstreamStatusError(response.status)))
+    try:
+        status = json.loads(response.body)
+    except ValueError as error:
+        raise MetricsUnavailable("Mastodon answered something that is not JSON") from error
+    if not isinstance(status, dict) or status.get("id") != send.external_id:
+        raise MetricsUnavailable("Mastodon's answer is not the status that was posted")
+    counts = {}
+    for field, kind in MASTODON_COUNTS:
+        value = status.get(field)
+        # bool is an int in Python; JSON true is not a count.
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+            raise MetricsUnavailable(f"Mastodon's {field} is not a count")
+        counts[kind] = value
+    return counts
+
+
+def post_metrics_record(*, send: PostSend, counts: dict[str, int], at: datetime | None = None) -> int:
+    """Record a public post's counts as channel engagement events: the n-th favourite, boost or
+    reply is the event keyed (send, kind, n), so fetching the same counts again stores nothing, and
+    a grown count stores only the new ones. A count that shrinks (an unfavourite) removes nothing:
+    the engagement happened. Returns the events stored."""
+    moment = at or timezone.now()
+    post = send.post
+    message = Message.objects.filter(key=f"post:{post.pk}").first() or _post_message(post)
+    stored = 0
+    with transaction.atomic():
+        for kind, count in counts.items():
+            prefix = f"metric:{send.idempotency_key}:{kind}:"
+            known = EngagementEvent.objects.filter(
+                channel_id=post.channel.channel_id, external_id__startswith=prefix
+            ).count()
+            created = EngagementEvent.objects.bulk_create(
+                [
+                    EngagementEvent(
+                        channel_id=post.channel.channel_id,
+                        contact=None,
+                        message=message,
+                        kind=kind,
+                        external_id=f"{prefix}{n}",
+                        occurred_at=moment,
+                    )
+                    for n in range(known + 1, count + 1)
+                ],
+                ignore_conflicts=True,
+                batch_size=2000,
+            )
+            stored += len(created)
+    return stored
+
+
+def post_metrics_fetch(*, now: datetime | None = None) -> int:
+    """Fetch the counts of the Mastodon statuses delivered in the last METRICS_WINDOW and record
+    them (hourly, per tenant). One status's failure is logged and does not stop the others.
+    Returns the events stored."""
+    moment = now or timezone.now()
+    sends = (
+        PostSend.objects.select_related("post__channel")
+        .filter(
+            status=SendStatus.DELIVERED,
+            post__channel__kind=ConnectorKind.MASTODON,
+            sent_at__gte=moment - METRICS_WINDOW,
+        )
+        .exclude(external_id="")
+        .order_by("sent_at", "id")
+    )
+    stored = 0
+    for send in sends[:DUE_BATCH]:
+        try:
+            counts = _mastodon_counts(send)
+        except MetricsUnavailable as error:
+            logger.warning("counts of post send %s unavailable: %s", send.pk, error)
+            continue
+        if counts is not None:
+            stored += post_metrics_record(send=send, counts=counts, at=moment)
+    return stored
 
 
 # Connectors ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ PERSONALIZATION = "personalization"
 
 
 def channel_list() -> QuerySet[Channel]:
-    return Channel.objects.order_by("name", "id")
+    return Channel.objects.select_related("publishing").order_by("name", "id")
 
 
 def segment_list(*, include_retired: bool = False) -> QuerySet[Segment]:

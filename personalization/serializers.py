@@ -116,10 +116,16 @@ class ContactImportResultSerializer(serializers.Serializer):
 
 class ChannelSerializer(serializers.ModelSerializer):
     has_credentials = serializers.SerializerMethodField()
+    connector = serializers.IntegerField(
+        source="publishing.pk",
+        default=None,
+        read_only=True,
+        help_text="The publishing channel (connector) that posts to this channel, if any.",
+    )
 
     class Meta:
         model = Channel
-        fields = ["id", "kind", "name", "config", "has_credentials", "is_active", "created_at"]
+        fields = ["id", "kind", "name", "config", "has_credentials", "connector", "is_active", "created_at"]
         read_only_fields = fields
 
     def get_has_credentials(self, channel: Channel) -> bool:

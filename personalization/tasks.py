@@ -41,3 +41,10 @@ def publish_send(send_id: int) -> str:
     has it redelivered; the send's claim makes the repeat safe (personalization.publishing)."""
     send = publishing.post_send_attempt(send_id=send_id)
     return send.status if send is not None else "skipped"
+
+
+@tenant_task()
+def fetch_post_metrics() -> int:
+    """Hourly per tenant (publish queue): favourites, boosts and replies of recent Mastodon posts,
+    recorded as engagement of their channel."""
+    return publishing.post_metrics_fetch()

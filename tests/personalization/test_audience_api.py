@@ -133,7 +133,7 @@ def test_engagement_ingest_is_idempotent_with_per_item_errors(admin, world):
     batch = [
         good,
         {**good, "external_id": "e2", "kind": "delivered"},
-        {**good, "external_id": "e3", "kind": "liked"},
+        {**good, "external_id": "e3", "kind": "bookmarked"},
         {**good, "external_id": "e4", "contact": 999_999},
         {**good, "external_id": "e5", "occurred_at": "yesterday"},
         {**good, "external_id": "e6", "message": "no-such-message"},
