@@ -66,6 +66,42 @@ class ContactHandle(models.Model):
         return f"{self.network}:{self.handle}"
 
 
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ContactImportJob(models.Model):
+    """A CSV or NDJSON file of contacts, imported by a worker (queue `ingest`) with its progress and
+    each bad row's problem (row, column, message: never the cell's value). The file's bytes are kept
+    only until the import ran: they are personal data."""
+
+    original_name = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=8)
+    content = models.BinaryField(default=b"", blank=True)
+    status = models.CharField(max_length=8, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    consents_recorded = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # the first IMPORT_ERRORS_KEPT
+    errors_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)  # why the whole import failed
+    actor = models.CharField(max_length=64)
+    created_by_id = models.BigIntegerField(null=True, blank=True)  # a public-schema user id
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
 class ChannelKind(models.TextChoices):
     SOCIAL = "social", "Social account"
     EMAIL = "email", "Email list"

@@ -12,6 +12,7 @@ from personalization.models import (
     Channel,
     ChannelKind,
     Contact,
+    ContactImportJob,
     CrisisModeChange,
     EngagementKind,
     Recommendation,
@@ -108,10 +109,28 @@ class ImportErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class ContactImportResultSerializer(serializers.Serializer):
-    created = serializers.IntegerField()
-    consents_recorded = serializers.IntegerField()
-    errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]  # a DRF field named like a stub attribute
+class ContactImportJobSerializer(serializers.ModelSerializer):
+    errors = ImportErrorSerializer(many=True, read_only=True)  # type: ignore[assignment]  # a DRF field named like a stub attribute
+
+    class Meta:
+        model = ContactImportJob
+        fields = [
+            "id",
+            "original_name",
+            "file_format",
+            "status",
+            "rows_total",
+            "rows_done",
+            "created",
+            "consents_recorded",
+            "errors",
+            "errors_total",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
 
 
 class ChannelSerializer(serializers.ModelSerializer):

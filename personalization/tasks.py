@@ -4,7 +4,7 @@ service."""
 
 from __future__ import annotations
 
-from personalization import publishing, services
+from personalization import publishing, records, services
 from tenants.tasking import tenant_task
 
 
@@ -48,3 +48,10 @@ def fetch_post_metrics() -> int:
     """Hourly per tenant (publish queue): favourites, boosts and replies of recent Mastodon posts,
     recorded as engagement of their channel."""
     return publishing.post_metrics_fetch()
+
+
+@tenant_task()
+def import_contacts(job_id: int) -> str:
+    """A contact import (queue `ingest`): rows, per-row errors and progress on its job."""
+    job = records.contact_import_run(job_id=job_id)
+    return job.status if job is not None else "skipped"
