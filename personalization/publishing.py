@@ -384,13 +384,13 @@ def _mastodon_counts(send: PostSend) -> dict[str, int] | None:
         raise MetricsUnavailable("Mastodon answered something that is not JSON") from error
     if not isinstance(status, dict) or status.get("id") != send.external_id:
         raise MetricsUnavailable("Mastodon's answer is not the status that was posted")
-    counts = {}
+    counts: dict[str, int] = {}
     for field, kind in MASTODON_COUNTS:
         value = status.get(field)
         # bool is an int in Python; JSON true is not a count.
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
             raise MetricsUnavailable(f"Mastodon's {field} is not a count")
-        counts[kind] = value
+        counts[str(kind)] = value
     return counts
 
 

@@ -507,7 +507,9 @@ def engagement_ingest(*, channel: Channel, items: list[dict[str, Any]], actor: s
                 seen.add(row.external_id)
                 new.append(row)
         EngagementEvent.objects.bulk_create(new, ignore_conflicts=True)
-        unsubscribed = {r.contact_id for r in new if r.kind == EngagementKind.UNSUBSCRIBED}
+        unsubscribed = {
+            r.contact_id for r in new if r.kind == EngagementKind.UNSUBSCRIBED and r.contact_id is not None
+        }
         holding = list(
             ConsentInterval.objects.filter(
                 contact_id__in=unsubscribed, purpose__code=OUTREACH, granted_until__isnull=True

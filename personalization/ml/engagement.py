@@ -325,7 +325,7 @@ class _Levels:
 
 
 def _trailing(
-    log_rate: Array, weight: Array, groups: Sequence[Any], window: int
+    log_rate: Array, weight: Array, groups: npt.NDArray[Any], window: int
 ) -> tuple[Array, dict[Any, float]]:
     """Rows in time order: per row, the weighted mean of `log_rate` over the `window` earlier rows
     of its group (NaN for a group's first row); and per group, that mean over its last rows."""
