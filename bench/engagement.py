@@ -10,8 +10,8 @@ order (`sent_at`), from which the model takes its recent level (the geometric me
 `level_window` posts' consumers, an offset the trees multiply). The window was chosen on the last
 fifth of the training posts (`facebook_validation_window<N>_mape`, printed), never on the test posts;
 `facebook_model_no_level_mape` is the model without the level (window 0) on the same split.
-(Page total likes as the exposure, consumers per fan, was worse: the page gained 70% fans over the year while its posts reached
-fewer people, 382% against 299% MAPE.) `model_mape` is the mean absolute percentage error on the
+(Page total likes as the exposure, consumers per fan, was worse: the page gained 70% fans over
+the year while its posts reached fewer people, 382% against 299% MAPE.) `model_mape` is the mean absolute percentage error on the
 test posts, next to the 27% Moro et al. published (`published_mape`, with their own protocol and
 inputs, which include page total likes and month) and to a baseline on the same split: each test
 post gets the training mean of its posting hour (`baseline_mape`; the overall mean for an hour
