@@ -1,24 +1,25 @@
 """Engagement model quality on public data: the UCI Facebook metrics and two Twitter accounts.
 
-**Facebook** (Moro et al. 2016, 500 posts of one brand page in 2014): the production engagement model
-(`personalization.ml.engagement.engagement_train`, default config) predicts "Lifetime Post Consumers"
-of the last `--test-share` of the posts by time (the file is newest first) after training on the
-earlier ones. Mapping to the model's features: post type -> media type, category (action, product,
-inspiration) -> tone, paid -> channel ("paid" or "organic"), weekday and hour -> hour of week; one
-exposure per post, so the model predicts consumers per post; the file's order is the posts' time
-order (`sent_at`), from which the model takes its recent level (the geometric mean of the last
-`level_window` posts' consumers, an offset the trees multiply). The window was chosen on the last
-fifth of the training posts (`facebook_validation_window<N>_mape`, printed), never on the test posts;
-`facebook_model_no_level_mape` is the model without the level (window 0) on the same split.
-(Page total likes as the exposure, consumers per fan, was worse: the page gained 70% fans over
-the year while its posts reached fewer people, 382% against 299% MAPE.) `model_mape` is the mean absolute percentage error on the
-test posts, next to the 27% Moro et al. published (`published_mape`, with their own protocol and
-inputs, which include page total likes and month) and to a baseline on the same split: each test
-post gets the training mean of its posting hour (`baseline_mape`; the overall mean for an hour
-never seen). The last posts drew about half the consumers of the earlier ones
-(`facebook_test_over_train_median`), which no model trained on the past foresees and which MAPE,
-dominated by the smallest posts, punishes hard; the same figures over a random 10-fold
-cross-validation (`facebook_cv_*`), which does not face that drift, are printed beside them.
+**Facebook** (Moro et al. 2016, 500 posts of one brand page in 2014): the production engagement
+model (`personalization.ml.engagement.engagement_train`, default config) predicts "Lifetime Post
+Consumers" of the last `--test-share` of the posts by time (the file is newest first) after training
+on the earlier ones. Mapping to the model's features: post type -> media type, category (action,
+product, inspiration) -> tone, paid -> channel ("paid" or "organic"), weekday and hour -> hour of
+week; one exposure per post, so the model predicts consumers per post; the file's order is the
+posts' time order (`sent_at`), from which the model takes its recent level (the geometric mean of
+the last `level_window` posts' consumers, an offset the trees multiply). The window was chosen on
+the last fifth of the training posts (`facebook_validation_window<N>_mape`, printed), never on the
+test posts; `facebook_model_no_level_mape` is the model without the level (window 0) on the same
+split. (Page total likes as the exposure, consumers per fan, was worse: the page gained 70% fans
+over the year while its posts reached fewer people, 382% against 299% MAPE.) `model_mape` is the
+mean absolute percentage error on the test posts, next to the 27% Moro et al. published
+(`published_mape`, with their own protocol and inputs, which include page total likes and month) and
+to a baseline on the same split: each test post gets the training mean of its posting hour
+(`baseline_mape`; the overall mean for an hour never seen). The last posts drew about half the
+consumers of the earlier ones (`facebook_test_over_train_median`), which no model trained on the
+past foresees and which MAPE, dominated by the smallest posts, punishes hard; the same figures over
+a random 10-fold cross-validation (`facebook_cv_*`), which does not face that drift, are printed
+beside them.
 
 **Twitter** (fivethirtyeight "twitter ratio": @BarackObama 2014-2017, @realDonaldTrump 2016-2017):
 per account, the model is trained on the first (1 - `--test-share`) of its own tweets by time
