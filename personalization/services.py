@@ -475,10 +475,7 @@ def engagement_retrain(*, now: datetime | None = None) -> ModelVersion | None:
         artifact_name="engagement.json",
         trained_by=None,
         purpose="Predict engagement per segment, channel, message format and local hour of the week.",
-        algorithm=(
-            "LightGBM Poisson regression on the segment and channel's recent engagement level "
-            "(offset), with a bootstrap ensemble"
-        ),
+        algorithm="LightGBM Poisson regression on the recent level, bootstrap ensemble",
         training_window=(now - timedelta(days=WINDOW_DAYS), now),
         training_rows=len(sends),
         training_rows_excluded=data.excluded,
