@@ -27,7 +27,7 @@ app.conf.task_routes = {
     "personalization.tasks.publish_due": {"queue": "publish"},
     "personalization.tasks.publish_send": {"queue": "publish"},
     "personalization.tasks.fetch_post_metrics": {"queue": "publish"},
-    "personalization.tasks.import_contacts": {"queue": "ingest"},
+    "personalization.records_tasks.import_contacts": {"queue": "ingest"},
 }
 # Publishing must not hold an ingest request when the broker is down: try once more, briefly, then
 # give up (the mention is stored; the sweep queues its enrichment later).

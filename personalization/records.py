@@ -337,7 +337,7 @@ def contact_import_start(
     and queue the import on a worker: creating contacts and recording consents row by row takes
     minutes for a large file, longer than a request may."""
     rows = _import_parse(content=content, fmt=fmt)
-    from personalization.tasks import import_contacts
+    from personalization.records_tasks import import_contacts
 
     with transaction.atomic():
         job = ContactImportJob.objects.create(

@@ -4,7 +4,13 @@ service."""
 
 from __future__ import annotations
 
-from personalization import publishing, records, services
+# The contact import runs records management, which only admin screens and their own worker module
+# may call (tests/ethics/test_gate.py); imported here so the worker registers its task.
+from personalization import (
+    publishing,
+    records_tasks,  # noqa: F401
+    services,
+)
 from tenants.tasking import tenant_task
 
 
@@ -48,10 +54,3 @@ def fetch_post_metrics() -> int:
     """Hourly per tenant (publish queue): favourites, boosts and replies of recent Mastodon posts,
     recorded as engagement of their channel."""
     return publishing.post_metrics_fetch()
-
-
-@tenant_task()
-def import_contacts(job_id: int) -> str:
-    """A contact import (queue `ingest`): rows, per-row errors and progress on its job."""
-    job = records.contact_import_run(job_id=job_id)
-    return job.status if job is not None else "skipped"

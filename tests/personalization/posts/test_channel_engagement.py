@@ -148,3 +148,10 @@ def test_a_deleted_status_or_an_outage_records_nothing(delivered_status):
         assert tasks.fetch_post_metrics() == 0
     counts.status = 200
     assert tasks.fetch_post_metrics() == 4
+
+
+def test_the_audience_page_shows_which_channels_publish(tenant, api_for):
+    post_services.publishing_channel_create(name="Press list", kind="email", consent_purpose="outreach")
+    channel_create(kind="social", name="Read only", config={})
+    page = api_for("a_viewer").get("/audience/").content.decode()
+    assert "Press list" in page and "Email" in page and "engagement only" in page
