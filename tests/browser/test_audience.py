@@ -65,7 +65,7 @@ def test_an_import_shows_each_bad_row(
     result = page.get_by_test_id("import-result")
     expect(page.get_by_role("status").first).to_contain_text("Import queued")
     # The worker imports it; the page shows progress until a reload finds it done.
-    for _ in range(60):
+    for _ in range(150):
         if "imported" in result.inner_text():
             break
         page.wait_for_timeout(1000)
