@@ -26,6 +26,8 @@ app.conf.task_routes = {
     "personalization.tasks.embed_messages": {"queue": "nlp"},
     "personalization.tasks.publish_due": {"queue": "publish"},
     "personalization.tasks.publish_send": {"queue": "publish"},
+    "personalization.tasks.fetch_post_metrics": {"queue": "publish"},
+    "personalization.records_tasks.import_contacts": {"queue": "ingest"},
 }
 # Publishing must not hold an ingest request when the broker is down: try once more, briefly, then
 # give up (the mention is stored; the sweep queues its enrichment later).
@@ -67,6 +69,11 @@ app.conf.beat_schedule = {
         "task": "tenants.tasks.fan_out",
         "schedule": crontab(minute="*"),
         "args": ("personalization.tasks.publish_due",),
+    },
+    "personalization-fetch-post-metrics": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute=7),
+        "args": ("personalization.tasks.fetch_post_metrics",),
     },
     "ethics-retention": {
         "task": "tenants.tasks.fan_out",

@@ -17,11 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from personalization import records, selectors, services, tasks
-from personalization.models import Channel, Contact, Recommendation, Segment
+from personalization.models import Channel, Contact, ContactImportJob, Recommendation, Segment
 from personalization.serializers import (
     ChannelSerializer,
     ChannelWriteSerializer,
-    ContactImportResultSerializer,
+    ContactImportJobSerializer,
     ContactImportSerializer,
     ContactSerializer,
     ContactWriteSerializer,
@@ -73,26 +73,36 @@ def _actor(access: Access) -> str:
     return f"user:{access.user.pk}"
 
 
-class ContactImportApi(TenantApi):
-    """Import contacts from a CSV or NDJSON file, with the problems of each bad row."""
+class ContactImportApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
+    """Import contacts from a CSV or NDJSON file on a worker; each import is a job with its progress
+    and the problems of each bad row."""
 
     parser_classes = [MultiPartParser]
+    serializer_class = ContactImportJobSerializer
 
-    @extend_schema(request=ContactImportSerializer, responses={200: ContactImportResultSerializer})
+    def scoped_queryset(self, access: Access) -> QuerySet[ContactImportJob]:
+        return records.contact_import_list()
+
+    @extend_schema(request=ContactImportSerializer, responses={202: ContactImportJobSerializer})
     def create(self, request: Request) -> Response:
         """Columns: kind, name, email, language, region, time_zone, handles ("mastodon:@ada; x:ada"),
         `attr.<key>` for attributes, `consent.<purpose>` = yes/no (recorded in the consent ledger,
-        source "import"). Bad rows are listed (row, column, message) and skipped; the rest are
-        created."""
+        source "import"). A file that cannot be read is a 400 now; otherwise the import is queued
+        (202) and its job (GET /contacts/import/{id}) lists bad rows (row, column, message), which
+        are skipped while the rest are created."""
         data = ContactImportSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         if upload.size > records.IMPORT_MAX_BYTES:
             raise ValidationError({"file": "The file is larger than 5 MB."})
-        result = records.contacts_import(
-            content=upload.read(), fmt=data.validated_data["format"], actor=_actor(self.access)
+        job = records.contact_import_start(
+            content=upload.read(),
+            fmt=data.validated_data["format"],
+            name=upload.name or "",
+            actor=_actor(self.access),
+            user_id=self.access.user.pk,
         )
-        return Response(ContactImportResultSerializer(result).data)
+        return Response(ContactImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ChannelApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):

@@ -66,6 +66,42 @@ class ContactHandle(models.Model):
         return f"{self.network}:{self.handle}"
 
 
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ContactImportJob(models.Model):
+    """A CSV or NDJSON file of contacts, imported by a worker (queue `ingest`) with its progress and
+    each bad row's problem (row, column, message: never the cell's value). The file's bytes are kept
+    only until the import ran: they are personal data."""
+
+    original_name = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=8)
+    content = models.BinaryField(default=b"", blank=True)
+    status = models.CharField(max_length=8, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    consents_recorded = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # the first IMPORT_ERRORS_KEPT
+    errors_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)  # why the whole import failed
+    actor = models.CharField(max_length=64)
+    created_by_id = models.BigIntegerField(null=True, blank=True)  # a public-schema user id
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
 class ChannelKind(models.TextChoices):
     SOCIAL = "social", "Social account"
     EMAIL = "email", "Email list"
@@ -118,19 +154,32 @@ class EngagementKind(models.TextChoices):
     CLICKED = "clicked", "Clicked"
     REPLIED = "replied", "Replied"
     SHARED = "shared", "Shared"
+    LIKED = "liked", "Liked (favourited)"
     UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
 
 
 # What counts as engaging with a delivered message (an unsubscribe is a reaction, not engagement).
-ENGAGED_KINDS = (EngagementKind.OPENED, EngagementKind.CLICKED, EngagementKind.REPLIED, EngagementKind.SHARED)
+ENGAGED_KINDS = (
+    EngagementKind.OPENED,
+    EngagementKind.CLICKED,
+    EngagementKind.REPLIED,
+    EngagementKind.SHARED,
+    EngagementKind.LIKED,
+)
 
 
 class EngagementEvent(models.Model):
     """One thing a contact did with a message on a channel. Ingest is idempotent on the channel's
-    own event id (`external_id`): a redelivered webhook or a re-sent batch stores nothing twice."""
+    own event id (`external_id`): a redelivered webhook or a re-sent batch stores nothing twice.
+
+    `contact` is empty for what happens on a public channel, where nobody is addressed: a post
+    delivered to a webhook, a status page or Mastodon, and the favourites, boosts and replies it
+    drew there (counted back through the connector)."""
 
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="events")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="engagement_events")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="engagement_events"
+    )
     message = models.ForeignKey(
         Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
     )
@@ -192,6 +241,12 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def key(self) -> str:
+        """The segment's stable key, as posts and recommendations name it: a learnt segment's number
+        (what the engagement model knows it by, kept across retrains), `rule:<id>` for a rule segment."""
+        return str(self.number) if self.kind == SegmentKind.MODEL else f"rule:{self.pk}"
 
 
 class SegmentMembership(models.Model):

@@ -16,7 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from personalization import post_selectors, post_services
+from personalization import post_selectors, post_services, publishing
 from personalization.post_models import PauseScope, PostStatus, ScheduledPost
 from personalization.post_serializers import (
     CalendarQuerySerializer,
@@ -33,6 +33,7 @@ from personalization.post_serializers import (
     PublishingChannelSerializer,
     PublishingChannelWriteSerializer,
     ReasonSerializer,
+    RetrySerializer,
     ScheduledPostSerializer,
     ScheduledPostWriteSerializer,
     ScheduleSerializer,
@@ -268,6 +269,21 @@ class ScheduledPostApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
     def preview_all(self, request: Request) -> Response:
         """What a tenant-wide pause would hold, or what a tenant-wide resume would free."""
         return _preview(request, post_services.PauseTarget(scope=PauseScope.TENANT))
+
+    @extend_schema(request=RetrySerializer, responses=PostSendSerializer(many=True))
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        """Another attempt of the post's failed sends (all, or those named in `sends`); refused
+        while publishing is paused. Recorded in the post's history and the audit log."""
+        data = RetrySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sends = publishing.post_sends_retry(
+            post=self.get_object(),
+            user=self.access.user,
+            send_ids=data.validated_data.get("sends"),
+            client=self.client,
+        )
+        return Response(PostSendSerializer(sends, many=True).data)
 
     @extend_schema(responses=PostSendSerializer(many=True))
     @action(detail=True, methods=["get"])

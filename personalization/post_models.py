@@ -20,14 +20,28 @@ class ConnectorKind(models.TextChoices):
     MASTODON = "mastodon", "Mastodon"
 
 
+# The audience channel kinds a connector may publish to (the first is the one created with it).
+CONNECTOR_AUDIENCE_KINDS: dict[str, tuple[str, ...]] = {
+    "webhook": ("webhook", "status_page", "social"),
+    "email": ("email",),
+    "mastodon": ("mastodon", "social"),
+}
+
+
 class PublishingChannel(models.Model):
-    """Where posts are published, and how: the connector and its credentials (encrypted at rest)."""
+    """How posts reach an audience channel: the connector and its credentials (encrypted at rest).
+
+    Every connector belongs to exactly one audience `Channel` (created with it, or an existing one
+    named at creation), and a channel has at most one connector: the channel is where engagement is
+    counted, the connector is how posts get there. Kept as two tables so credentials and pause
+    state live only where something is published, and audience channels that Candor only reads
+    (engagement ingested from elsewhere) carry none."""
 
     name = models.CharField(max_length=120, unique=True)
     kind = models.CharField(max_length=16, choices=ConnectorKind.choices)
-    # The audience channel this connector publishes to: delivered sends become its engagement events.
+    # Delivered sends and the counts fetched back become this channel's engagement events.
     channel = models.OneToOneField(
-        "personalization.Channel", on_delete=models.SET_NULL, null=True, blank=True, related_name="publishing"
+        "personalization.Channel", on_delete=models.PROTECT, related_name="publishing"
     )
     # Webhook: the receiver. Mastodon: the instance's base URL (https://mastodon.social).
     url = EncryptedTextField(blank=True, default="")

@@ -32,6 +32,7 @@ class PublishingChannelSerializer(serializers.ModelSerializer):
             "id",
             "name",
             "kind",
+            "channel",
             "consent_purpose",
             "is_paused",
             "pause_reason",
@@ -45,7 +46,8 @@ class PublishingChannelSerializer(serializers.ModelSerializer):
 
 
 class PublishingChannelWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
+    # An audience channel's name (100) too: the connector's channel is created under it.
+    name = serializers.CharField(max_length=100)
     kind = serializers.ChoiceField(choices=ConnectorKind.choices)
     url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
     webhook_secret = serializers.CharField(max_length=200, required=False, allow_blank=True, write_only=True)
@@ -55,7 +57,10 @@ class PublishingChannelWriteSerializer(serializers.Serializer):
         queryset=Channel.objects.all(),
         required=False,
         allow_null=True,
-        help_text="The audience channel whose engagement events record this connector's deliveries.",
+        help_text=(
+            "The audience channel this connector publishes to (its engagement events record the "
+            "deliveries). Left out: the channel of the same name, created if there is none."
+        ),
     )
 
 
@@ -162,6 +167,16 @@ class ScheduleSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class RetrySerializer(serializers.Serializer):
+    sends = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        min_length=1,
+        max_length=1000,
+        help_text="The failed sends to retry; all failed sends of the post when left out.",
+    )
 
 
 class PauseSerializer(serializers.Serializer):

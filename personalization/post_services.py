@@ -30,6 +30,7 @@ from ethics.selectors import consented_contacts, purpose_by_code
 from listening.connectors import safe_http
 from personalization.models import Channel
 from personalization.post_models import (
+    CONNECTOR_AUDIENCE_KINDS,
     Campaign,
     CampaignGroup,
     CampaignMember,
@@ -42,6 +43,7 @@ from personalization.post_models import (
     ScheduledPost,
     SendStatus,
 )
+from personalization.selectors import ALL_CONTACTS, segment_by_key
 from tenants.models import User
 
 HOLDABLE = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.SENDING)
@@ -120,11 +122,16 @@ def _channel_validate(channel: PublishingChannel) -> None:
                 purpose_by_code(code=channel.consent_purpose)
             except ValidationError:
                 errors["consent_purpose"] = f"No purpose with the code '{channel.consent_purpose}'."
-    if (
-        channel.channel_id
-        and PublishingChannel.objects.filter(channel_id=channel.channel_id).exclude(pk=channel.pk).exists()
-    ):
-        errors["channel"] = "This audience channel has a publishing connector already."
+    if channel.channel_id is not None:
+        audience = channel.channel
+        allowed = CONNECTOR_AUDIENCE_KINDS.get(channel.kind, ())
+        if PublishingChannel.objects.filter(channel_id=channel.channel_id).exclude(pk=channel.pk).exists():
+            errors["channel"] = "This audience channel has a publishing connector already."
+        elif audience.kind not in allowed:
+            errors["channel"] = (
+                f"A {channel.get_kind_display().lower()} connector publishes to a channel of kind "
+                f"{' or '.join(allowed)}, not {audience.kind}."
+            )
     if PublishingChannel.objects.filter(name=channel.name).exclude(pk=channel.pk).exists():
         errors["name"] = f"A channel named '{channel.name}' exists already."
     if errors:
@@ -141,17 +148,29 @@ def publishing_channel_create(
     consent_purpose: str = "",
     channel: Channel | None = None,
 ) -> PublishingChannel:
-    connector = PublishingChannel(
-        channel=channel,
-        name=name,
-        kind=kind,
-        url=url,
-        webhook_secret=webhook_secret,
-        access_token=access_token,
-        consent_purpose=consent_purpose,
-    )
-    _channel_validate(connector)
-    connector.save()
+    """A connector and its audience channel, together: `channel` when given, otherwise the audience
+    channel of the same name if it exists without a connector, otherwise a new one of the
+    connector's kind. Every delivery through the connector is then counted on that channel."""
+    with transaction.atomic():
+        created = None
+        if channel is None:
+            channel = Channel.objects.select_for_update().filter(name=name).first()
+            if channel is None and kind in CONNECTOR_AUDIENCE_KINDS:
+                created = channel = Channel(kind=CONNECTOR_AUDIENCE_KINDS[kind][0], name=name[:100])
+        connector = PublishingChannel(
+            channel=channel,
+            name=name,
+            kind=kind,
+            url=url,
+            webhook_secret=webhook_secret,
+            access_token=access_token,
+            consent_purpose=consent_purpose,
+        )
+        if created is not None:
+            created.save()
+            connector.channel = created
+        _channel_validate(connector)
+        connector.save()
     return connector
 
 
@@ -174,6 +193,11 @@ def _post_validate(post: ScheduledPost) -> None:
         errors["targeting"] = "Targeting values are strings."
     if post.channel.kind != ConnectorKind.EMAIL and (post.targeting or post.campaign_id):
         errors["targeting"] = "Only email channels address contacts; a public channel reaches everyone."
+    if post.segment_key not in ("", ALL_CONTACTS) and segment_by_key(key=post.segment_key) is None:
+        errors["segment_key"] = (
+            f"No active segment with the key '{post.segment_key}' (a learnt segment's number, "
+            "rule:<id> for a rule segment, or all)."
+        )
     if errors:
         raise ValidationError(errors)
 

@@ -8,15 +8,16 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from personalization import post_selectors, post_services
+from personalization import post_selectors, post_services, publishing
 from personalization.post_models import PauseScope, PublishingState
 from tenants.access import Access, Capability
+from tenants.http import client_info
 from tenants.views import tenant_page
 
 TENANT = post_services.PauseTarget(scope=PauseScope.TENANT)
@@ -92,6 +93,7 @@ def calendar_view(request: HttpRequest, access: Access) -> HttpResponse:
             "preview": list(preview[:50]),
             "preview_count": preview.count(),
             "can_approve": access.can(Capability.APPROVE),
+            "can_edit": access.can(Capability.EDIT),
         },
     )
 
@@ -115,14 +117,33 @@ def calendar_pause_view(request: HttpRequest, access: Access, action: str) -> Ht
             )
     except ValidationError as error:
         messages.error(request, "; ".join(error.messages))
-    # Back to the week or month the person was looking at (both values re-validated by the page).
+    return _back_to_calendar(request)
+
+
+def _back_to_calendar(request: HttpRequest) -> HttpResponse:
+    """Back to the week or month the person was looking at (both values re-validated by the page)."""
     view = "month" if request.POST.get("view") == "month" else "week"
     return redirect(
         f"{reverse('audience-calendar')}?view={view}&date={_day(request.POST.get('date')).isoformat()}"
     )
 
 
+@require_POST
+@tenant_page(Capability.EDIT)
+def calendar_retry_view(request: HttpRequest, access: Access, post_id: int) -> HttpResponse:
+    post = post_selectors.scheduled_post_list().filter(pk=post_id).first()
+    if post is None:
+        raise Http404("No such post")
+    try:
+        sends = publishing.post_sends_retry(post=post, user=access.user, client=client_info(request))
+        messages.success(request, f"{len(sends)} failed sends queued again.")
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+    return _back_to_calendar(request)
+
+
 portal_urlpatterns: list[URLPattern] = [
+    path("audience/calendar/posts/<int:post_id>/retry/", calendar_retry_view, name="audience-calendar-retry"),
     path("audience/calendar/", calendar_view, name="audience-calendar"),
     path(
         "audience/calendar/pause/", calendar_pause_view, {"action": "pause"}, name="audience-calendar-pause"

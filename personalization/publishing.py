@@ -5,9 +5,10 @@ How a post goes out
 -------------------
 1. Every minute, per tenant, `posts_publish_due` takes the due scheduled posts (row-locked, skipping
    locked ones), moves them to `sending` and creates their `PostSend` rows: one per consenting
-   contact for email (the consent gate at this moment, the post's targeting, the campaign's
-   holdout left out), one for the channel otherwise. The unique (post, recipient) makes this safe
-   to run twice. After commit, one `publish`-queue task per send.
+   contact for email (the consent gate at this moment, narrowed to the members of the post's
+   segment and to its targeting, the campaign's holdout left out), one for the channel otherwise.
+   The unique (post, recipient) makes this safe to run twice. After commit, one `publish`-queue
+   task per send.
 2. `post_send_attempt` claims the send in a short transaction (status `sending`, `claimed_at`,
    attempts + 1), commits, and only then calls the outside world; the outcome is written after.
    Email sends check consent again at this point: a withdrawal between the fan-out and the send wins.
@@ -36,9 +37,10 @@ import logging
 import time
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.db.models import Q
@@ -46,19 +48,23 @@ from django.utils import timezone
 
 from ethics.selectors import consented_contacts
 from listening.connectors import safe_http, webhook
-from personalization.models import EngagementEvent, EngagementKind
+from personalization.models import EngagementEvent, EngagementKind, Message, SegmentMembership
 from personalization.post_models import (
     CampaignGroup,
     CampaignMember,
     ConnectorKind,
     PostSend,
     PostStatus,
+    PublishingState,
     ScheduledPost,
     SendStatus,
 )
-from personalization.post_services import SYSTEM, _transition
+from personalization.post_services import SYSTEM, Actor, _transition
+from personalization.selectors import ALL_CONTACTS, segment_by_key
 from personalization.services import message_upsert
-from tenants.services import tenant_url
+from tenants.http import ClientInfo
+from tenants.models import AuditAction, User
+from tenants.services import audit_record, tenant_url
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +97,14 @@ def _recipients(post: ScheduledPost) -> list[PostSend]:
         return [PostSend(post=post, recipient="channel")]
     contacts = consented_contacts(purpose=post.channel.consent_purpose).exclude(email="")
     contacts = contacts.filter(**{field: value for field, value in post.targeting.items()})
+    if post.segment_key not in ("", ALL_CONTACTS):
+        # The segment as it is now (a retired or deleted one reaches nobody): its members, still
+        # within the gate's queryset, so a withdrawn member gets nothing.
+        segment = segment_by_key(key=post.segment_key)
+        members = (
+            SegmentMembership.objects.filter(segment=segment) if segment else SegmentMembership.objects.none()
+        )
+        contacts = contacts.filter(pk__in=members.values("contact_id"))
     if post.campaign_id:
         holdout = CampaignMember.objects.filter(campaign_id=post.campaign_id, group=CampaignGroup.HOLDOUT)
         contacts = contacts.exclude(pk__in=holdout.values("contact_id"))
@@ -194,27 +208,28 @@ def _finish(send: PostSend, status: str, error: str) -> PostSend:
     return send
 
 
-def _delivered_event(send: PostSend) -> None:
-    """A delivery to a contact on a connector linked to an audience channel is an engagement event
-    of that channel, for the post as a message: what the engagement model and uplift learn from.
-    Keyed by the send's idempotency key, so it is stored once however often this runs."""
-    post = send.post
-    audience_channel = post.channel.channel_id
-    if send.contact_id is None or audience_channel is None:
-        return
-    message = message_upsert(
+def _post_message(post: ScheduledPost) -> Message:
+    return message_upsert(
         key=f"post:{post.pk}",
         text=post.text,
         tone=post.tone or "neutral",
         media_type=post.media_type,
         call_to_action=bool(post.call_to_action),
     )
+
+
+def _delivered_event(send: PostSend) -> None:
+    """Every delivery is an engagement event of the connector's audience channel, for the post as a
+    message: to a contact (email), or to the channel itself (webhook, status page, Mastodon: no
+    contact). What the engagement model and the uplift report learn from. Keyed by the send's
+    idempotency key, so it is stored once however often this runs."""
+    post = send.post
     EngagementEvent.objects.bulk_create(
         [
             EngagementEvent(
-                channel_id=audience_channel,
+                channel_id=post.channel.channel_id,
                 contact_id=send.contact_id,
-                message=message,
+                message=_post_message(post),
                 kind=EngagementKind.DELIVERED,
                 external_id=f"send:{send.idempotency_key}",
                 occurred_at=send.sent_at or timezone.now(),
@@ -256,23 +271,58 @@ def _post_settle(post: ScheduledPost) -> None:
     locked.save(update_fields=["status", "updated_at"])
 
 
-def post_send_retry(*, send: PostSend) -> PostSend:
-    """A person asks for another attempt of a failed send (its post must be sending or failed)."""
+def post_sends_retry(
+    *,
+    post: ScheduledPost,
+    user: User | None,
+    send_ids: list[int] | None = None,
+    client: ClientInfo | None = None,
+) -> list[PostSend]:
+    """A person asks for another attempt of a post's failed sends (all of them, or those named),
+    including an email whose outcome was unknown (the person checked the mailbox). The post goes
+    back to `sending`; nothing is retried while the post, its channel or the tenant is paused.
+    Recorded in the post's history and in the audit log."""
+    actor = Actor.of(user)
     with transaction.atomic():
-        post = ScheduledPost.objects.select_for_update().get(pk=send.post_id)
-        if send.status != SendStatus.FAILED:
-            from django.core.exceptions import ValidationError
-
-            raise ValidationError({"status": "Only a failed send can be retried."})
-        if post.status in (PostStatus.FAILED, PostStatus.SENT):
-            _transition(post, PostStatus.SENDING, actor=SYSTEM, reason=f"send {send.pk} retried")
-            post.save(update_fields=["status", "updated_at"])
-        PostSend.objects.filter(pk=send.pk).update(
+        locked = ScheduledPost.objects.select_for_update().select_related("channel").get(pk=post.pk)
+        if locked.status not in (PostStatus.SENDING, PostStatus.SENT, PostStatus.FAILED):
+            raise ValidationError(
+                {"status": f"A {locked.get_status_display().lower()} post has no send to retry."}
+            )
+        state = PublishingState.objects.filter(singleton=True, is_paused=True).first()
+        if state is not None or locked.channel.is_paused:
+            raise ValidationError({"status": "Publishing is paused: resume it before retrying a send."})
+        failed = PostSend.objects.select_for_update().filter(post=locked, status=SendStatus.FAILED)
+        if send_ids is not None:
+            failed = failed.filter(pk__in=send_ids)
+            missing = sorted(set(send_ids) - set(failed.values_list("pk", flat=True)))
+            if missing:
+                raise ValidationError(
+                    {"sends": f"Not failed sends of this post: {', '.join(map(str, missing[:20]))}."}
+                )
+        sends = list(failed.order_by("id"))
+        if not sends:
+            raise ValidationError({"sends": "This post has no failed send to retry."})
+        reason = f"{len(sends)} failed send{'s' if len(sends) != 1 else ''} retried"
+        if locked.status != PostStatus.SENDING:
+            _transition(locked, PostStatus.SENDING, actor=actor, reason=reason)
+            locked.save(update_fields=["status", "updated_at"])
+        ids = [send.pk for send in sends]
+        PostSend.objects.filter(pk__in=ids).update(
             status=SendStatus.PENDING, next_retry_at=None, claimed_at=None
         )
-        _queue(send.pk)
-    send.refresh_from_db()
-    return send
+        for send_id in ids:
+            _queue(send_id)
+        audit_record(
+            action=AuditAction.POST_SENDS_RETRIED,
+            actor=user,
+            actor_label=actor.label,
+            tenant=connection.tenant,  # type: ignore[attr-defined]
+            target=f"post {locked.pk}",
+            client=client,
+            details={"post": locked.pk, "sends": ids[:1000], "count": len(ids)},
+        )
+    return list(PostSend.objects.filter(pk__in=ids).order_by("id"))
 
 
 def pending_sends_drop_withdrawn(contact_id: int, purpose: str) -> int:
@@ -287,6 +337,122 @@ def pending_sends_drop_withdrawn(contact_id: int, purpose: str) -> int:
         for post in ScheduledPost.objects.filter(status=PostStatus.SENDING, sends__contact_id=contact_id):
             _post_settle(post)
     return dropped
+
+
+# Engagement counted back on Mastodon -------------------------------------------------------------------
+
+# How long after its delivery a status's favourites, boosts and replies are still fetched (hourly).
+METRICS_WINDOW = timedelta(days=3)
+MASTODON_COUNTS = (
+    ("favourites_count", EngagementKind.LIKED),
+    ("reblogs_count", EngagementKind.SHARED),
+    ("replies_count", EngagementKind.REPLIED),
+)
+# A count above this is not believed (and would mean as many rows): the fetch fails instead.
+MAX_COUNT = 1_000_000
+
+
+class MetricsUnavailable(Exception):
+    pass
+
+
+def mastodon_status_url(instance_url: str, status_id: str) -> str:
+    parts = urlsplit(instance_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/api/v1/statuses/{quote(status_id, safe='')}", "", ""))
+
+
+def _mastodon_counts(send: PostSend) -> dict[str, int] | None:
+    """GET /api/v1/statuses/:id through the connector: its counts, or None when the status is gone."""
+    channel = send.post.channel
+    try:
+        response = safe_http.fetch(
+            mastodon_status_url(channel.url, send.external_id),
+            headers={"Authorization": f"Bearer {channel.access_token}", "Accept": "application/json"},
+            timeout=SEND_TIMEOUT_S,
+            max_bytes=256 * 1024,
+            max_redirects=0,
+        )
+    except safe_http.FetchError as error:
+        raise MetricsUnavailable(str(error)) from error
+    if response.status in (404, 410):
+        return None
+    if not 200 <= response.status < 300:
+        raise MetricsUnavailable(str(safe_http.UpstreamStatusError(response.status)))
+    try:
+        status = json.loads(response.body)
+    except ValueError as error:
+        raise MetricsUnavailable("Mastodon answered something that is not JSON") from error
+    if not isinstance(status, dict) or status.get("id") != send.external_id:
+        raise MetricsUnavailable("Mastodon's answer is not the status that was posted")
+    counts: dict[str, int] = {}
+    for field, kind in MASTODON_COUNTS:
+        value = status.get(field)
+        # bool is an int in Python; JSON true is not a count.
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+            raise MetricsUnavailable(f"Mastodon's {field} is not a count")
+        counts[str(kind)] = value
+    return counts
+
+
+def post_metrics_record(*, send: PostSend, counts: dict[str, int], at: datetime | None = None) -> int:
+    """Record a public post's counts as channel engagement events: the n-th favourite, boost or
+    reply is the event keyed (send, kind, n), so fetching the same counts again stores nothing, and
+    a grown count stores only the new ones. A count that shrinks (an unfavourite) removes nothing:
+    the engagement happened. Returns the events stored."""
+    moment = at or timezone.now()
+    post = send.post
+    message = Message.objects.filter(key=f"post:{post.pk}").first() or _post_message(post)
+    stored = 0
+    with transaction.atomic():
+        for kind, count in counts.items():
+            prefix = f"metric:{send.idempotency_key}:{kind}:"
+            known = EngagementEvent.objects.filter(
+                channel_id=post.channel.channel_id, external_id__startswith=prefix
+            ).count()
+            created = EngagementEvent.objects.bulk_create(
+                [
+                    EngagementEvent(
+                        channel_id=post.channel.channel_id,
+                        contact=None,
+                        message=message,
+                        kind=kind,
+                        external_id=f"{prefix}{n}",
+                        occurred_at=moment,
+                    )
+                    for n in range(known + 1, count + 1)
+                ],
+                ignore_conflicts=True,
+                batch_size=2000,
+            )
+            stored += len(created)
+    return stored
+
+
+def post_metrics_fetch(*, now: datetime | None = None) -> int:
+    """Fetch the counts of the Mastodon statuses delivered in the last METRICS_WINDOW and record
+    them (hourly, per tenant). One status's failure is logged and does not stop the others.
+    Returns the events stored."""
+    moment = now or timezone.now()
+    sends = (
+        PostSend.objects.select_related("post__channel")
+        .filter(
+            status=SendStatus.DELIVERED,
+            post__channel__kind=ConnectorKind.MASTODON,
+            sent_at__gte=moment - METRICS_WINDOW,
+        )
+        .exclude(external_id="")
+        .order_by("sent_at", "id")
+    )
+    stored = 0
+    for send in sends[:DUE_BATCH]:
+        try:
+            counts = _mastodon_counts(send)
+        except MetricsUnavailable as error:
+            logger.warning("counts of post send %s unavailable: %s", send.pk, error)
+            continue
+        if counts is not None:
+            stored += post_metrics_record(send=send, counts=counts, at=moment)
+    return stored
 
 
 # Connectors ---------------------------------------------------------------------------------------------

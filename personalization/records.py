@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,8 +31,10 @@ from personalization.models import (
     Channel,
     Contact,
     ContactHandle,
+    ContactImportJob,
     EngagementEvent,
     EngagementKind,
+    ImportStatus,
     Message,
     PostSend,
     Recommendation,
@@ -228,6 +230,8 @@ RETENTION = RetentionKind(
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
 IMPORT_MAX_ROWS = 10_000
 IMPORT_FORMATS = ("csv", "ndjson")
+IMPORT_PROGRESS_EVERY = 200
+IMPORT_ERRORS_KEPT = 1000
 # Columns besides the contact's own fields: `handles` ("mastodon:@ada; x:ada"), `attr.<key>` for
 # free-form attributes, `consent.<purpose code>` ("yes"/"no") recorded in the consent ledger.
 CONTACT_COLUMNS = ("kind", "name", "email", "language", "region", "time_zone")
@@ -306,16 +310,8 @@ def _row_fields(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     return fields, consents
 
 
-def contacts_import(*, content: bytes, fmt: str, actor: str) -> ImportResult:
-    """Create a contact per valid row; every bad row is reported (row number, column, message) and
-    skipped, it never stops the others. Cells are stored as the text they are (a `=HYPERLINK(...)`
-    name stays those characters: it is never evaluated). A `consent.<purpose>` column of "yes"
-    records a grant through the consent ledger (source "import") under the purpose's current
-    notice; "no" or empty records nothing (absence of consent is the default)."""
-    from ethics.models import ConsentAction, ConsentSource, Purpose
-    from ethics.services import ConsentEntry, consent_record_many
-    from personalization.serializers import ContactWriteSerializer
-
+def _import_parse(*, content: bytes, fmt: str) -> list[tuple[int, dict[str, Any] | None, str]]:
+    """The file's rows, or a ValidationError on `format` or `file` for a file that is not one."""
     if fmt not in IMPORT_FORMATS:
         raise ValidationError({"format": f"Must be one of {', '.join(IMPORT_FORMATS)}."})
     if len(content) > IMPORT_MAX_BYTES:
@@ -334,11 +330,88 @@ def contacts_import(*, content: bytes, fmt: str, actor: str) -> ImportResult:
         raise ValidationError(
             {"file": f"The file cannot be read as UTF-8 {fmt.upper()}: {error}."}
         ) from error
+    return rows
+
+
+def contact_import_list() -> QuerySet[ContactImportJob]:
+    return ContactImportJob.objects.defer("content").order_by("-created_at", "-id")
+
+
+def contact_import_start(
+    *, content: bytes, fmt: str, name: str, actor: str, user_id: int | None
+) -> ContactImportJob:
+    """Check the file (a file that is not CSV or NDJSON is refused now, a 400), keep it with a job,
+    and queue the import on a worker: creating contacts and recording consents row by row takes
+    minutes for a large file, longer than a request may."""
+    rows = _import_parse(content=content, fmt=fmt)
+    from personalization.records_tasks import import_contacts
+
+    with transaction.atomic():
+        job = ContactImportJob.objects.create(
+            original_name=name[:255],
+            file_format=fmt,
+            content=content,
+            rows_total=len(rows),
+            actor=actor[:64],
+            created_by_id=user_id,
+        )
+        transaction.on_commit(lambda: import_contacts.delay(job.pk))
+    return job
+
+
+def contact_import_run(*, job_id: int) -> ContactImportJob | None:
+    """Run a queued import (the worker). At most once: a job a dead worker left `running` is not
+    started again (its rows may be half created; a person imports the rest again). Returns None
+    when there was nothing to run."""
+    with transaction.atomic():
+        job = (
+            ContactImportJob.objects.select_for_update(skip_locked=True)
+            .filter(pk=job_id, status=ImportStatus.QUEUED)
+            .first()
+        )
+        if job is None:
+            return None
+        job.status, job.started_at = ImportStatus.RUNNING, timezone.now()
+        job.save(update_fields=["status", "started_at"])
+
+    def progress(done: int) -> None:
+        ContactImportJob.objects.filter(pk=job_id).update(rows_done=done)
+
+    try:
+        result = contacts_import(
+            content=bytes(job.content), fmt=job.file_format, actor=job.actor, progress=progress
+        )
+    except ValidationError as error:
+        job.status, job.error = ImportStatus.FAILED, "; ".join(error.messages)[:2000]
+    else:
+        job.status, job.rows_done = ImportStatus.DONE, job.rows_total
+        job.created, job.consents_recorded = result.created, result.consents_recorded
+        job.errors, job.errors_total = result.errors[:IMPORT_ERRORS_KEPT], len(result.errors)
+    job.content, job.finished_at = b"", timezone.now()
+    job.save()
+    return job
+
+
+def contacts_import(
+    *, content: bytes, fmt: str, actor: str, progress: Callable[[int], None] | None = None
+) -> ImportResult:
+    """Create a contact per valid row; every bad row is reported (row number, column, message) and
+    skipped, it never stops the others. Cells are stored as the text they are (a `=HYPERLINK(...)`
+    name stays those characters: it is never evaluated). A `consent.<purpose>` column of "yes"
+    records a grant through the consent ledger (source "import") under the purpose's current
+    notice; "no" or empty records nothing (absence of consent is the default)."""
+    from ethics.models import ConsentAction, ConsentSource, Purpose
+    from ethics.services import ConsentEntry, consent_record_many
+    from personalization.serializers import ContactWriteSerializer
+
+    rows = _import_parse(content=content, fmt=fmt)
     purposes = {p.code: p for p in Purpose.objects.filter(is_active=True)}
     errors: list[dict[str, Any]] = []
     created = 0
     entries: list[ConsentEntry] = []
-    for number, item, problem in rows:
+    for done, (number, item, problem) in enumerate(rows):
+        if progress is not None and done and done % IMPORT_PROGRESS_EVERY == 0:
+            progress(done)
         if item is None:
             errors.append({"row": number, "field": "", "message": problem})
             continue
@@ -441,7 +514,9 @@ def engagement_ingest(*, channel: Channel, items: list[dict[str, Any]], actor: s
                 seen.add(row.external_id)
                 new.append(row)
         EngagementEvent.objects.bulk_create(new, ignore_conflicts=True)
-        unsubscribed = {r.contact_id for r in new if r.kind == EngagementKind.UNSUBSCRIBED}
+        unsubscribed = {
+            r.contact_id for r in new if r.kind == EngagementKind.UNSUBSCRIBED and r.contact_id is not None
+        }
         holding = list(
             ConsentInterval.objects.filter(
                 contact_id__in=unsubscribed, purpose__code=OUTREACH, granted_until__isnull=True

@@ -6,13 +6,13 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from ethics.selectors import consented_contacts
-from personalization.models import Channel, CrisisModeChange, Recommendation, Segment
+from personalization.models import Channel, CrisisModeChange, Recommendation, Segment, SegmentKind
 
 PERSONALIZATION = "personalization"
 
 
 def channel_list() -> QuerySet[Channel]:
-    return Channel.objects.order_by("name", "id")
+    return Channel.objects.select_related("publishing").order_by("name", "id")
 
 
 def segment_list(*, include_retired: bool = False) -> QuerySet[Segment]:
@@ -30,6 +30,20 @@ def segment_get(*, segment_id: int) -> Segment:
     if segment is None:
         raise Http404("No such segment")
     return segment
+
+
+# The key of "everyone": the engagement model's label for contacts of no learnt segment, and a
+# post's audience when it names no segment.
+ALL_CONTACTS = "all"
+
+
+def segment_by_key(*, key: str) -> Segment | None:
+    """The active segment a stable key names (see `Segment.key`), or None for an unknown key."""
+    if key.isascii() and key.isdigit():
+        return Segment.objects.filter(kind=SegmentKind.MODEL, number=int(key), is_active=True).first()
+    if key.startswith("rule:") and key[5:].isascii() and key[5:].isdigit():
+        return Segment.objects.filter(kind=SegmentKind.RULE, pk=int(key[5:]), is_active=True).first()
+    return None
 
 
 def segment_members(*, segment: Segment) -> QuerySet:

@@ -13,6 +13,7 @@ from personalization.models import (
     Channel,
     ChannelKind,
     Contact,
+    ContactImportJob,
     CrisisModeChange,
     EngagementKind,
     Recommendation,
@@ -133,18 +134,42 @@ class ImportErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class ContactImportResultSerializer(serializers.Serializer):
-    created = serializers.IntegerField()
-    consents_recorded = serializers.IntegerField()
-    errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]  # a DRF field named like a stub attribute
+class ContactImportJobSerializer(serializers.ModelSerializer):
+    errors = ImportErrorSerializer(many=True, read_only=True)  # type: ignore[assignment]  # a DRF field named like a stub attribute
+
+    class Meta:
+        model = ContactImportJob
+        fields = [
+            "id",
+            "original_name",
+            "file_format",
+            "status",
+            "rows_total",
+            "rows_done",
+            "created",
+            "consents_recorded",
+            "errors",
+            "errors_total",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
 
 
 class ChannelSerializer(serializers.ModelSerializer):
     has_credentials = serializers.SerializerMethodField()
+    connector = serializers.IntegerField(
+        source="publishing.pk",
+        default=None,
+        read_only=True,
+        help_text="The publishing channel (connector) that posts to this channel, if any.",
+    )
 
     class Meta:
         model = Channel
-        fields = ["id", "kind", "name", "config", "has_credentials", "is_active", "created_at"]
+        fields = ["id", "kind", "name", "config", "has_credentials", "connector", "is_active", "created_at"]
         read_only_fields = fields
 
     def get_has_credentials(self, channel: Channel) -> bool:
@@ -208,11 +233,15 @@ class EngagementResultSerializer(serializers.Serializer):
 
 class SegmentSerializer(serializers.ModelSerializer):
     members = serializers.IntegerField(read_only=True, help_text="consented members now")
+    key = serializers.CharField(
+        read_only=True, help_text="stable key: a scheduled post's `segment_key` targets this segment"
+    )
 
     class Meta:
         model = Segment
         fields = [
             "id",
+            "key",
             "kind",
             "number",
             "name",

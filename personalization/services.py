@@ -64,7 +64,7 @@ from personalization.models import (
     SegmentKind,
     SegmentMembership,
 )
-from personalization.selectors import PERSONALIZATION, crisis_mode_on
+from personalization.selectors import ALL_CONTACTS, PERSONALIZATION, crisis_mode_on
 from tenants.models import User
 
 SEGMENTS_KIND = "segments"
@@ -257,7 +257,14 @@ def _training_data(*, now: datetime) -> TrainingData:
     since = now - timedelta(days=WINDOW_DAYS)
     events = EngagementEvent.objects.filter(occurred_at__gte=since, occurred_at__lte=now)
     allowed = events.filter(contact__in=gate.values("pk"))
-    excluded = events.exclude(contact__in=gate.values("pk")).values("contact_id").distinct().count()
+    # Channel-level events (no contact: a public post, its favourites) are no person's data.
+    excluded = (
+        events.filter(contact__isnull=False)
+        .exclude(contact__in=gate.values("pk"))
+        .values("contact_id")
+        .distinct()
+        .count()
+    )
     rows = pd.DataFrame.from_records(
         list(allowed.values_list("contact_id", "channel__name", "message_id", "kind", "occurred_at")),
         columns=["contact", "channel", "message", "kind", "sent_at"],
@@ -419,8 +426,6 @@ def _segments_store(
 
 # Engagement model job ---------------------------------------------------------------------------
 
-ALL_CONTACTS = "all"
-
 
 def _segment_of_contacts() -> dict[int, str]:
     """Each contact's learnt segment (its stable number, as text); the rest count as 'all'."""
@@ -452,9 +457,11 @@ def engagement_retrain(*, now: datetime | None = None) -> ModelVersion | None:
     deliveries["call_to_action"] = [d[2] for d in described]
     deliveries["length"] = [d[3] for d in described]
     keys = ["segment", "channel", "message", "tone", "media_type", "call_to_action", "length", "hour_of_week"]
+    # A send's time is its first delivery: the model's recent level per segment and channel is
+    # taken over the sends before each one (personalization.ml.engagement._Levels).
     sends = (
-        deliveries.groupby(keys, observed=True)["engaged"]
-        .agg(exposures="size", engagements="sum")
+        deliveries.groupby(keys, observed=True)
+        .agg(exposures=("engaged", "size"), engagements=("engaged", "sum"), sent_at=("sent_at", "min"))
         .reset_index()
     )
     vectors = _embeddings(sends["message"].unique().tolist())
@@ -468,11 +475,16 @@ def engagement_retrain(*, now: datetime | None = None) -> ModelVersion | None:
         artifact_name="engagement.json",
         trained_by=None,
         purpose="Predict engagement per segment, channel, message format and local hour of the week.",
-        algorithm="LightGBM Poisson regression with a bootstrap ensemble",
+        algorithm="LightGBM Poisson regression on the recent level, bootstrap ensemble",
         training_window=(now - timedelta(days=WINDOW_DAYS), now),
         training_rows=len(sends),
         training_rows_excluded=data.excluded,
-        features=[*keys[:2], *keys[3:], *(["topic_embedding"] if embeddings is not None else [])],
+        features=[
+            *keys[:2],
+            *keys[3:],
+            "recent_level",
+            *(["topic_embedding"] if embeddings is not None else []),
+        ],
         metrics={"sends": float(len(sends)), "deliveries": float(len(deliveries))},
         limitations=["Below the minimum history per segment and channel, advice falls back to averages."],
     )

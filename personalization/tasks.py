@@ -4,7 +4,13 @@ service."""
 
 from __future__ import annotations
 
-from personalization import publishing, services
+# The contact import runs records management, which only admin screens and their own worker module
+# may call (tests/ethics/test_gate.py); imported here so the worker registers its task.
+from personalization import (
+    publishing,
+    records_tasks,  # noqa: F401
+    services,
+)
 from tenants.tasking import tenant_task
 
 
@@ -41,3 +47,10 @@ def publish_send(send_id: int) -> str:
     has it redelivered; the send's claim makes the repeat safe (personalization.publishing)."""
     send = publishing.post_send_attempt(send_id=send_id)
     return send.status if send is not None else "skipped"
+
+
+@tenant_task()
+def fetch_post_metrics() -> int:
+    """Hourly per tenant (publish queue): favourites, boosts and replies of recent Mastodon posts,
+    recorded as engagement of their channel."""
+    return publishing.post_metrics_fetch()

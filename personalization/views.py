@@ -30,7 +30,6 @@ def _require(access: Access, capability: Capability, what: str) -> None:
 @tenant_page()
 def audience_view(request: HttpRequest, access: Access) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
-    result = None
     if request.method == "POST":
         _require(access, Capability.EDIT, "Importing contacts")
         if form.is_valid():
@@ -38,11 +37,20 @@ def audience_view(request: HttpRequest, access: Access) -> HttpResponse:
             try:
                 if upload.size > records.IMPORT_MAX_BYTES:
                     raise ValidationError({"file": "The file is larger than 5 MB."})
-                result = records.contacts_import(
-                    content=upload.read(), fmt=form.cleaned_data["format"], actor=f"user:{access.user.pk}"
+                records.contact_import_start(
+                    content=upload.read(),
+                    fmt=form.cleaned_data["format"],
+                    name=upload.name or "",
+                    actor=f"user:{access.user.pk}",
+                    user_id=access.user.pk,
                 )
             except ValidationError as error:
                 _form_errors(form, error)
+            else:
+                messages.success(request, "Import queued: its progress and problems show below.")
+                return redirect("portal-audience")
+    # The latest import, with its progress while it runs and each bad row once it ran.
+    job = records.contact_import_list().first()
     page = Paginator(records.contact_list(), 50).get_page(request.GET.get("page"))
     return render(
         request,
@@ -51,7 +59,7 @@ def audience_view(request: HttpRequest, access: Access) -> HttpResponse:
             "tab": "contacts",
             "page": page,
             "form": form,
-            "result": result,
+            "job": job,
             "channels": selectors.channel_list(),
         },
     )

@@ -226,6 +226,7 @@ class AuditAction(models.TextChoices):
     INCIDENT_DECLARED = "incident_declared", "Incident declared"
     INCIDENT_STATUS = "incident_status", "Incident resolved, closed or reopened"
     PLAYBOOK_CHANGED = "playbook_changed", "Playbook created or changed"
+    POST_SENDS_RETRIED = "post_sends_retried", "Failed post sends retried"
 
 
 class AuditEvent(models.Model):

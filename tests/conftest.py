@@ -186,7 +186,19 @@ def committed(django_db_setup: World, django_db_blocker: Any) -> Iterator[World]
 
 
 @pytest.fixture(scope="session")
-def celery_worker(committed: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def worker_receiver() -> Iterator[Any]:
+    """A local HTTP server the worker may reach (its one allowed loopback port): worker tests set its
+    routes to stand in for a webhook receiver."""
+    from tests.listening.fixtures.httpd import serve
+
+    with serve({}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    committed: World, tmp_path_factory: pytest.TempPathFactory, worker_receiver: Any
+) -> Iterator[Path]:
     """A real Celery worker process on every queue, the configured broker (Redis in CI, the
     embedded filesystem transport otherwise) and the test database. Yields its log file."""
     from config.celery import app
@@ -200,6 +212,9 @@ def celery_worker(committed: World, tmp_path_factory: pytest.TempPathFactory) ->
         "DATABASE_URL": url_for(settings.DATABASES["default"]),
         "CANDOR_DATA_DIR": str(settings.DATA_DIR),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        # Outbound HTTP from the worker may reach the test's receiver, and nothing else local.
+        "LISTENING_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32",
+        "LISTENING_FETCH_ALLOWED_PORTS": str(worker_receiver.port),
     }
     with log.open("w") as out:
         process = subprocess.Popen(

@@ -12,6 +12,12 @@ rate of 3/100 is not taken as seriously as 300/10,000. The log link keeps rates 
 effects multiplicative (a slot that doubles engagement doubles it for every segment), which is how
 timing and format effects behave. (Tweedie, `objective="tweedie"`, is there for zero-heavy data.)
 
+Recent level: when the sends carry their time (`sent_at`), each prediction is a multiple of the
+segment and channel's recent engagement (the geometric mean rate of its last `level_window` sends),
+given to LightGBM as an offset (init score) so the trees learn what multiplies it; at prediction the
+level is the one at the end of training. It follows drift that hours and formats alone cannot (see
+`_Levels`), and it is one of the reasons ("recent engagement on email").
+
 Features: segment, channel, tone, media type (categorical), call to action (0/1), length in
 characters, the hour of the week with its day and hour of day (so trees can split on "afternoons"
 across days), and the topic embedding reduced by PCA to `topic_dims` dimensions (384-dimension
@@ -50,11 +56,13 @@ FORMAT = "candor-engagement/1"
 CATEGORICAL: tuple[str, ...] = ("segment", "channel", "tone", "media_type")
 FEATURES: tuple[str, ...] = (*CATEGORICAL, "call_to_action", "length", "hour_of_week")
 TARGETS: tuple[str, ...] = ("exposures", "engagements")
+# Optional: when each send went out (a datetime or any number that orders sends in time).
+SENT_AT = "sent_at"
 DAYS: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 HOURS_OF_WEEK = 168
 # Model columns, in order, and the human group each one's contribution is reported under.
 _TIME_COLUMNS: tuple[str, ...] = ("hour_of_week", "day", "hour")
-GROUPS: tuple[str, ...] = (*CATEGORICAL, "call_to_action", "length", "timing", "topic")
+GROUPS: tuple[str, ...] = (*CATEGORICAL, "call_to_action", "length", "timing", "topic", "recent")
 
 Array = npt.NDArray[np.float64]
 
@@ -73,6 +81,9 @@ class EngagementConfig:
     num_leaves: int = 15
     min_data_in_leaf: int = 10
     objective: str = "poisson"
+    # The recent level: each send's prediction is a multiple of the engagement of the last
+    # `level_window` earlier sends on its segment and channel (0: off). Needs a `sent_at` column.
+    level_window: int = 10
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -82,6 +93,8 @@ class EngagementConfig:
             raise ValueError("confidence must be between 0 and 1")
         if self.bootstrap_models < 2:
             raise ValueError("bootstrap_models must be at least 2 (the interval needs a spread)")
+        if self.level_window < 0:
+            raise ValueError("level_window must be 0 (off) or more")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +190,10 @@ def frame_validate(frame: pd.DataFrame, *, targets: bool) -> pd.DataFrame:
         raise ValueError(f"missing columns: {', '.join(missing)}")
     if frame.empty:
         raise ValueError("no rows")
-    out = frame.loc[:, list(needed)].copy()
+    columns = [*needed, SENT_AT] if targets and SENT_AT in frame.columns else list(needed)
+    out = frame.loc[:, columns].copy()
+    if SENT_AT in out.columns and out[SENT_AT].isna().any():
+        raise ValueError(f"{SENT_AT} must be given on every row (or not at all)")
     for name in CATEGORICAL:
         out[name] = out[name].astype(str)
     for name in ("call_to_action", "length", "hour_of_week", *(TARGETS if targets else ())):
@@ -266,10 +282,89 @@ class _Encoding:
         )
 
 
-def _predict(booster: lgb.Booster, matrix: Array, *, contrib: bool = False) -> Array:
+def _predict(booster: lgb.Booster, matrix: Array, offset: Array, *, contrib: bool = False) -> Array:
+    """Rates (exp of the raw score plus the recent level's log offset), or with `contrib` the raw
+    per-column contributions and bias (the offset left out)."""
     # One thread: LightGBM's OpenMP threads made predictions 4x slower on a busy 2-core machine
     # (265 ms against 60 ms for 17 boosters x 168 rows), and callers run side by side anyway.
-    return np.asarray(booster.predict(matrix, pred_contrib=contrib, num_threads=1), dtype=np.float64)
+    if contrib:
+        return np.asarray(booster.predict(matrix, pred_contrib=True, num_threads=1), dtype=np.float64)
+    raw = np.asarray(booster.predict(matrix, raw_score=True, num_threads=1), dtype=np.float64)
+    return np.exp(raw + offset)
+
+
+@dataclass(frozen=True)
+class _Levels:
+    """The recent level of engagement (a log rate) per segment x channel, per channel and for the
+    tenant, as of the end of training: a new send's prediction is a multiple of its level.
+
+    Why: engagement drifts (an audience grows tired, a page's reach shrinks; on the public Facebook
+    data the last fifth of the posts drew half the consumers of the earlier ones), and a model of
+    hours and formats alone goes on predicting the old level. With the level as an offset (LightGBM's
+    init score, in log space) the trees learn how a slot or a format multiplies the recent level,
+    which carries over when the level moves. The level is the exposure-weighted geometric mean of
+    the rates of the last `level_window` sends, robust to the one viral post an arithmetic mean
+    follows; chosen on a validation split of the Facebook training posts (bench/engagement.py)."""
+
+    segment_channel: dict[str, float]
+    channel: dict[str, float]
+    tenant: float
+
+    def of(self, frame: pd.DataFrame) -> Array:
+        keys = frame["segment"].astype(str) + "|" + frame["channel"].astype(str)
+        out = keys.map(self.segment_channel)
+        out = out.fillna(frame["channel"].astype(str).map(self.channel)).fillna(self.tenant)
+        return out.to_numpy(np.float64)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _Levels:
+        return cls(dict(data["segment_channel"]), dict(data["channel"]), float(data["tenant"]))
+
+
+def _trailing(
+    log_rate: Array, weight: Array, groups: npt.NDArray[Any], window: int
+) -> tuple[Array, dict[Any, float]]:
+    """Rows in time order: per row, the weighted mean of `log_rate` over the `window` earlier rows
+    of its group (NaN for a group's first row); and per group, that mean over its last rows."""
+    before = np.full(len(log_rate), np.nan)
+    latest: dict[Any, float] = {}
+    positions = pd.Series(np.arange(len(log_rate))).groupby(np.asarray(groups), sort=False)
+    for key, index in positions.indices.items():
+        idx = np.asarray(index)
+        total = np.concatenate([[0.0], np.cumsum(weight[idx] * log_rate[idx])])
+        mass = np.concatenate([[0.0], np.cumsum(weight[idx])])
+        ends = np.arange(len(idx))
+        starts = np.maximum(ends - window, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            before[idx] = (total[ends] - total[starts]) / (mass[ends] - mass[starts])
+        first = max(len(idx) - window, 0)
+        latest[key] = float((total[-1] - total[first]) / (mass[-1] - mass[first]))
+    return before, latest
+
+
+def _levels_fit(valid: pd.DataFrame, window: int) -> tuple[Array, _Levels]:
+    """Each training row's level (log offset) from the sends before it, and the levels to serve."""
+    order = valid[SENT_AT].reset_index(drop=True).sort_values(kind="stable").index.to_numpy()
+    data = valid.iloc[order]
+    exposures = data["exposures"].to_numpy(np.float64)
+    rate = data["engagements"].to_numpy(np.float64) / exposures
+    # A send that drew nothing counts as half an engagement (the log of 0 is no level).
+    log_rate = np.log(np.maximum(rate, 0.5 / exposures))
+    channel = data["channel"].astype(str).to_numpy()
+    pairs = (data["segment"].astype(str) + "|" + data["channel"].astype(str)).to_numpy()
+    by_pair, pair_latest = _trailing(log_rate, exposures, pairs, window)
+    by_channel, channel_latest = _trailing(log_rate, exposures, channel, window)
+    by_tenant, tenant_latest = _trailing(log_rate, exposures, np.zeros(len(data)), window)
+    overall = float(np.average(log_rate, weights=exposures))
+    level = np.where(np.isnan(by_pair), by_channel, by_pair)
+    level = np.where(np.isnan(level), by_tenant, level)
+    level = np.where(np.isnan(level), overall, level)
+    offset = np.empty(len(data))
+    offset[order] = level
+    return offset, _Levels(pair_latest, channel_latest, tenant_latest[0.0])
 
 
 def _params(config: EngagementConfig, seed: int) -> dict[str, Any]:
@@ -302,6 +397,7 @@ class EngagementModel:
         typical: dict[str, Any],
         config: EngagementConfig,
         interval_scale: float = 1.0,
+        levels: _Levels | None = None,
     ) -> None:
         self.booster = booster
         self.members = list(members)
@@ -311,13 +407,18 @@ class EngagementModel:
         self.config = config
         # Widening of the bootstrap interval (in log space) measured out of bag at training.
         self.interval_scale = interval_scale
+        # The recent levels every prediction is a multiple of (None: trained without send times).
+        self.levels = levels
 
     @property
     def has_topics(self) -> bool:
         return self.encoding.pca_components is not None
 
-    def _matrix(self, frame: pd.DataFrame, embeddings: Array | None) -> Array:
-        return self.encoding.matrix(frame_validate(frame, targets=False), embeddings)
+    def _matrix(self, frame: pd.DataFrame, embeddings: Array | None) -> tuple[Array, Array]:
+        """LightGBM's matrix and each row's log offset (its segment and channel's recent level)."""
+        valid = frame_validate(frame, targets=False)
+        offset = self.levels.of(valid) if self.levels is not None else np.zeros(len(valid))
+        return self.encoding.matrix(valid, embeddings), offset
 
     def predict(self, frame: pd.DataFrame, embeddings: Array | None = None) -> Prediction:
         return self.predict_with_members(frame, embeddings)[0]
@@ -327,9 +428,9 @@ class EngagementModel:
     ) -> tuple[Prediction, Array]:
         """The prediction and every bootstrap member's rates (members, rows), computed once: a
         random member's row is a Thompson sample."""
-        matrix = self._matrix(frame, embeddings)
-        rate = _predict(self.booster, matrix)
-        members = self._members_predict(matrix)
+        matrix, offset = self._matrix(frame, embeddings)
+        rate = _predict(self.booster, matrix, offset)
+        members = np.vstack([_predict(m, matrix, offset) for m in self.members])
         tail = (1 - self.config.confidence) / 2 * 100
         # The members' percentiles, as distances (log space) from their median, widened by the
         # scale and put around the point model: members see ~63% of the rows each, so they shrink a
@@ -342,9 +443,6 @@ class EngagementModel:
         high = rate * np.exp(self.interval_scale * above)
         return Prediction(rate=rate, low=low, high=high, confidence=self.config.confidence), members
 
-    def _members_predict(self, matrix: Array) -> Array:
-        return np.vstack([_predict(m, matrix) for m in self.members])
-
     def contributions(
         self, frame: pd.DataFrame, embeddings: Array | None = None
     ) -> tuple[Array, pd.DataFrame]:
@@ -353,11 +451,16 @@ class EngagementModel:
         LightGBM's contributions are exact in log space (they sum to the raw score); each row's
         difference between the predicted and the base rate is shared among the groups in proportion
         to their log contributions, so every group keeps its sign and the shares sum exactly."""
-        matrix = self._matrix(frame, embeddings)
-        raw = _predict(self.booster, matrix, contrib=True)
+        matrix, offset = self._matrix(frame, embeddings)
+        raw = _predict(self.booster, matrix, offset, contrib=True)
         bias, per_column = raw[:, -1], raw[:, :-1]
         groups = self.encoding.group_of()
         log_effects = pd.DataFrame(per_column, columns=groups).T.groupby(level=0, sort=False).sum().T
+        if self.levels is not None:
+            # The base is the tenant's recent level; a channel's own level above or below it is the
+            # "recent" group's effect.
+            log_effects["recent"] = offset - self.levels.tenant
+            bias = bias + self.levels.tenant
         total = log_effects.sum(axis=1).to_numpy()
         base = np.exp(bias)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -386,6 +489,7 @@ class EngagementModel:
                 "history": self.history.as_json(),
                 "typical": self.typical,
                 "interval_scale": self.interval_scale,
+                "levels": None if self.levels is None else self.levels.as_json(),
                 "booster": self.booster.model_to_string(),
                 "members": [m.model_to_string() for m in self.members],
             }
@@ -404,6 +508,7 @@ class EngagementModel:
             typical=data["typical"],
             config=EngagementConfig(**data["config"]),
             interval_scale=float(data["interval_scale"]),
+            levels=None if data.get("levels") is None else _Levels.from_json(data["levels"]),
         )
 
 
@@ -420,6 +525,8 @@ def _label(group: str, row: pd.Series) -> str:
         return f"a length of {int(row['length'])} characters"
     if group == "topic":
         return "the message's topic"
+    if group == "recent":
+        return f"recent engagement on {row['channel']}"
     return f"{group} {row[group]}"
 
 
@@ -458,6 +565,10 @@ def engagement_train(
     # limits (min_sum_hessian_in_leaf) mean the same thing whatever the send sizes are.
     weight = exposures / exposures.mean()
     categorical = list(range(len(CATEGORICAL)))
+    levels = None
+    offset = np.zeros(len(valid))
+    if config.level_window and SENT_AT in valid.columns:
+        offset, levels = _levels_fit(valid, config.level_window)
 
     # One Dataset, binned once; each member only swaps the weights (binning the matrix again per
     # member was a fifth of the training time at 80,000 sends).
@@ -465,6 +576,8 @@ def engagement_train(
         matrix,
         label=label,
         weight=weight,
+        # Only with levels: an init score turns off LightGBM's start from the average rate.
+        init_score=offset if levels is not None else None,
         feature_name=encoding.columns,
         categorical_feature=categorical,
         free_raw_data=False,
@@ -481,11 +594,11 @@ def engagement_train(
     rng = np.random.default_rng(config.seed)
     draws = rng.poisson(1.0, (config.bootstrap_models, len(weight)))
     members = [fit(weight * draws[i], config.seed + 1 + i) for i in range(config.bootstrap_models)]
-    member_rates = np.vstack([_predict(m, matrix) for m in members])
+    member_rates = np.vstack([_predict(m, matrix, offset) for m in members])
     scale = _interval_scale(
         member_rates=member_rates,
         out_of_bag=draws == 0,
-        rate=_predict(booster, matrix),
+        rate=_predict(booster, matrix, offset),
         label=label,
         exposures=exposures,
     )
@@ -503,6 +616,7 @@ def engagement_train(
         typical=typical,
         config=config,
         interval_scale=scale,
+        levels=levels,
     )
 
 

@@ -47,7 +47,7 @@ def empty_audience(committed: World) -> Iterator[World]:
 
 
 def test_an_import_shows_each_bad_row(
-    page: Page, live: LiveServer, empty_audience: World, tmp_path: Path
+    page: Page, live: LiveServer, empty_audience: World, tmp_path: Path, celery_worker: Path
 ) -> None:
     upload = tmp_path / "contacts.csv"
     upload.write_text(
@@ -63,6 +63,13 @@ def test_an_import_shows_each_bad_row(
     page.get_by_label("File").set_input_files(str(upload))
     page.get_by_role("button", name="Import").click()
     result = page.get_by_test_id("import-result")
+    expect(page.get_by_role("status").first).to_contain_text("Import queued")
+    # The worker imports it; the page shows progress until a reload finds it done.
+    for _ in range(150):
+        if "imported" in result.inner_text():
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
     expect(result).to_contain_text("1 contact imported, 1 consent recorded, 2 problems")
     errors = page.get_by_test_id("import-errors")
     expect(errors).to_contain_text("email")

@@ -17,10 +17,13 @@ from ethics.services import ConsentEntry, consent_record_many
 from personalization.models import (
     Channel,
     Contact,
+    ContactImportJob,
     CrisisModeChange,
     EngagementEvent,
     Message,
+    PublishingChannel,
     Recommendation,
+    ScheduledPost,
     Segment,
 )
 from personalization.records import contact_create
@@ -104,7 +107,11 @@ def audience_clean(tenant: Any) -> None:
         Segment.objects.all().delete()
         EngagementEvent.objects.all().delete()
         Message.objects.all().delete()
+        # Connectors protect their audience channel (and posts their connector).
+        ScheduledPost.objects.all().delete()
+        PublishingChannel.objects.all().delete()
         Channel.objects.all().delete()
+        ContactImportJob.objects.all().delete()
         CrisisModeChange.objects.all().delete()
         Contact.objects.all().delete()
         ModelVersion.objects.all().delete()

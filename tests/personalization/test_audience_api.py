@@ -11,7 +11,8 @@ from django.db import connection
 from django_tenants.utils import tenant_context
 
 from ethics.selectors import consented_contacts
-from personalization.models import Channel, Contact, EngagementEvent, Message
+from personalization import records
+from personalization.models import Channel, Contact, ContactImportJob, EngagementEvent, Message
 from tests.ethics.conftest import make_contact, record
 
 
@@ -28,6 +29,20 @@ def _upload(api, name, content, **extra):
     )
 
 
+def _imported(api, world, name, content):
+    """Upload (a queued job, 202), run the job as the worker does, and read it back."""
+    queued = _upload(api, name, content)
+    assert queued.status_code == 202, queued.json()
+    job = queued.json()
+    assert job["status"] == "queued" and job["rows_done"] == 0
+    with tenant_context(world.a):
+        records.contact_import_run(job_id=job["id"])
+        assert records.contact_import_run(job_id=job["id"]) is None  # at most once
+    done = api.get(f"/api/v1/contacts/import/{job['id']}")
+    assert done.status_code == 200 and done.json()["status"] == "done"
+    return done.json()
+
+
 def test_a_csv_import_creates_good_rows_and_reports_each_bad_one(admin, world):
     content = (
         b"name,email,time_zone,handles,attr.tier,consent.personalization\n"
@@ -38,10 +53,9 @@ def test_a_csv_import_creates_good_rows_and_reports_each_bad_one(admin, world):
         b'"=HYPERLINK(""http://evil.example"")",eve@example.org,UTC,,,no\n'
         b"Dee,dee@example.org,UTC,mastodon:ada,,yes\n"
     )
-    response = _upload(admin, "contacts.csv", content)
-    assert response.status_code == 200, response.json()
-    body = response.json()
-    assert body["created"] == 2 and body["consents_recorded"] == 1
+    body = _imported(admin, world, "contacts.csv", content)
+    assert body["created"] == 2 and body["consents_recorded"] == 1 and body["rows_done"] == 6
+    assert body["original_name"] == "contacts.csv" and body["errors_total"] == 4
     problems = {(e["row"], e["field"]) for e in body["errors"]}
     assert problems == {(3, "email"), (4, "time_zone"), (5, "consent.personalization"), (7, "handles")}
     with tenant_context(world.a):
@@ -57,7 +71,7 @@ def test_an_ndjson_import_reports_lines_that_are_not_objects(admin, world):
         b'{"name": "Ann", "kind": "press", "consent": {"outreach": "yes"}}\n'
         b'[1, 2]\n{broken\n\n{"kind": "alien"}\n'
     )
-    body = _upload(admin, "people.ndjson", content).json()
+    body = _imported(admin, world, "people.ndjson", content)
     assert body["created"] == 1 and body["consents_recorded"] == 1
     assert [(e["row"], e["field"]) for e in body["errors"]] == [(2, ""), (3, ""), (5, "kind")]
 
@@ -72,6 +86,31 @@ def test_an_ndjson_import_reports_lines_that_are_not_objects(admin, world):
 def test_an_unreadable_file_is_a_400(admin, name, content, field):
     response = _upload(admin, name, content)
     assert response.status_code == 400 and field in response.json()["error"]["fields"]
+
+
+def test_an_import_job_keeps_no_file_reports_progress_and_is_the_tenants_own(admin, api_for, world):
+    content = b"name,email\n" + b"".join(b"P%d,p%d@example.org\n" % (i, i) for i in range(450))
+    job = _upload(admin, "many.csv", content).json()
+    seen = []
+    with tenant_context(world.a):
+        original = records.contacts_import
+
+        def spy(**kwargs):
+            def progress(done):
+                kwargs["progress"](done)
+                seen.append(ContactImportJob.objects.get(pk=job["id"]).rows_done)
+
+            return original(**{**kwargs, "progress": progress})
+
+        with mock.patch.object(records, "contacts_import", spy):
+            records.contact_import_run(job_id=job["id"])
+        assert seen == [200, 400]
+        stored = ContactImportJob.objects.get(pk=job["id"])
+        assert stored.content == b"" and stored.created == 450 and stored.rows_done == 450
+    assert [j["id"] for j in admin.get("/api/v1/contacts/import").json()["results"]] == [job["id"]]
+    other = api_for("b_owner", tenant=world.b)
+    assert other.get(f"/api/v1/contacts/import/{job['id']}").status_code == 404
+    assert other.get("/api/v1/contacts/import").json()["results"] == []
 
 
 def test_import_needs_a_file_and_edit_rights(admin, api_for):
@@ -133,7 +172,7 @@ def test_engagement_ingest_is_idempotent_with_per_item_errors(admin, world):
     batch = [
         good,
         {**good, "external_id": "e2", "kind": "delivered"},
-        {**good, "external_id": "e3", "kind": "liked"},
+        {**good, "external_id": "e3", "kind": "bookmarked"},
         {**good, "external_id": "e4", "contact": 999_999},
         {**good, "external_id": "e5", "occurred_at": "yesterday"},
         {**good, "external_id": "e6", "message": "no-such-message"},

@@ -150,3 +150,57 @@ def test_config_is_checked() -> None:
         EngagementConfig(objective="l2")
     with pytest.raises(ValueError, match="bootstrap_models"):
         EngagementConfig(bootstrap_models=1)
+
+
+def _drifting(seed: int) -> pd.DataFrame:
+    """Sends of one segment on two channels over time: email's rate falls to half in the last third
+    (the audience tires), the planted Tuesday 14:00 effect (x2) holds throughout."""
+    rng = np.random.default_rng(seed)
+    n = 1800
+    frame = pd.DataFrame(
+        {
+            "segment": "0",
+            "channel": rng.choice(["email", "mastodon"], n),
+            "tone": "neutral",
+            "media_type": "text",
+            "call_to_action": 0,
+            "length": 200,
+            "hour_of_week": rng.choice([24 + 10, 24 + 14, 48 + 10], n),
+            "exposures": 400,
+            "sent_at": pd.date_range("2026-01-01", periods=n, freq="h", tz="UTC"),
+        }
+    )
+    level = np.where(frame["channel"] == "email", 0.04, 0.02)
+    level = np.where((frame["channel"] == "email") & (np.arange(n) >= 2 * n // 3), 0.02, level)
+    rate = level * np.where(frame["hour_of_week"] == 24 + 14, 2.0, 1.0)
+    frame["engagements"] = rng.poisson(rate * frame["exposures"])
+    return frame
+
+
+def test_the_recent_level_follows_a_drift_the_hours_alone_miss() -> None:
+    frame = _drifting(seed=3)
+    model = engagement_train(frame=frame)
+    stale = engagement_train(frame=frame, config=EngagementConfig(level_window=0))
+    ask = pd.concat(
+        [_rows(channel="email", hour_of_week=24 + 10), _rows(channel="email", hour_of_week=24 + 14)]
+    )
+    rate = model.predict(ask).rate
+    # Now: 2% at 10:00 and 4% at 14:00; the model without the level averages the whole year.
+    assert rate[0] == pytest.approx(0.02, rel=0.2) and rate[1] / rate[0] > 1.6
+    assert stale.predict(ask).rate[0] > 0.026
+    base, effects = model.contributions(ask)
+    np.testing.assert_allclose(base + effects.sum(axis=1).to_numpy(), rate, rtol=1e-9)
+    assert "recent" in effects.columns
+    labels = {r.label for r in model.reasons(ask, top=8)[0]}
+    assert "recent engagement on email" in labels
+    again = EngagementModel.from_json(model.to_json())
+    np.testing.assert_allclose(again.predict(ask).rate, rate)
+    # Without send times there is no level to learn: trained as before.
+    assert engagement_train(frame=frame.drop(columns="sent_at")).levels is None
+
+
+def test_send_times_must_be_complete() -> None:
+    frame = _drifting(seed=4)
+    frame.loc[5, "sent_at"] = pd.NaT
+    with pytest.raises(ValueError, match="sent_at"):
+        engagement_train(frame=frame)

@@ -89,7 +89,7 @@ def test_retries_stop_after_the_last_attempt_and_a_person_can_retry(tenant, rece
     post.refresh_from_db()
     assert post.status == PostStatus.FAILED
     receiver.routes["/hook"] = Flaky(0)
-    publishing.post_send_retry(send=result)
+    publishing.post_sends_retry(post=post, user=None)
     assert publishing.post_send_attempt(send_id=send.pk).status == SendStatus.DELIVERED
     post.refresh_from_db()
     assert post.status == PostStatus.SENT
