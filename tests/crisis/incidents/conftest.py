@@ -14,6 +14,7 @@ from crisis import incident_services
 from crisis.models import Incident
 from listening.models import Alert, AlertEvidence, AlertKind, AlertRule, Mention, Source, SourceKind
 from personalization import post_services
+from personalization.models import Channel
 from personalization.post_models import PostStatus, PublishingChannel, ScheduledPost
 from tenants.access import Access, access_for
 
@@ -67,7 +68,11 @@ def make_alert(
 def make_channel(name: str) -> PublishingChannel:
     # Test data written straight to the table: the connector's URL checks are personalization's tests.
     return PublishingChannel.objects.create(
-        name=name, kind="webhook", url="https://hooks.example.com/x", webhook_secret="s" * 20
+        name=name,
+        kind="webhook",
+        url="https://hooks.example.com/x",
+        webhook_secret="s" * 20,
+        channel=Channel.objects.create(name=name, kind="webhook"),
     )
 
 
