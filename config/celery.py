@@ -26,6 +26,8 @@ app.conf.task_routes = {
     "personalization.tasks.embed_messages": {"queue": "nlp"},
     "personalization.tasks.publish_due": {"queue": "publish"},
     "personalization.tasks.publish_send": {"queue": "publish"},
+    "crisis.risk_tasks.score_risk": {"queue": "ml"},
+    "crisis.risk_tasks.recalibrate_risk": {"queue": "ml"},
 }
 # Publishing must not hold an ingest request when the broker is down: try once more, briefly, then
 # give up (the mention is stored; the sweep queues its enrichment later).
@@ -82,6 +84,17 @@ app.conf.beat_schedule = {
         "task": "tenants.tasks.fan_out",
         "schedule": crontab(minute=40, hour=1),
         "args": ("personalization.tasks.train_engagement",),
+    },
+    # A minute after each 5-minute mark: the bucket that just closed has been enriched and counted.
+    "crisis-score-risk": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute="1-59/5"),
+        "args": ("crisis.risk_tasks.score_risk",),
+    },
+    "crisis-recalibrate-risk": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute=50, hour=3, day_of_week=1),
+        "args": ("crisis.risk_tasks.recalibrate_risk",),
     },
     "tenants-purge-expired": {
         "task": "tenants.tasks.purge_expired",

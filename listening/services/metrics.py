@@ -29,10 +29,10 @@ logger = logging.getLogger(__name__)
 # reads the press) or by an author with at least this many followers (the inbox's default
 # high-reach threshold). A constant, not a setting: a rebuild must count what enrichment counted.
 PRESS_FOLLOWERS = 10_000
-_PRESS_KINDS = (SourceKind.RSS,)
+PRESS_SOURCE_KINDS = (SourceKind.RSS,)
 
 _GRAINS = ", ".join(f"({int(g)})" for g in MetricGrain)
-_PRESS_SQL = ", ".join(f"'{kind.value}'" for kind in _PRESS_KINDS)
+_PRESS_SQL = ", ".join(f"'{kind.value}'" for kind in PRESS_SOURCE_KINDS)
 
 # `{deltas}` is a SELECT of (mention_id, query_id, sign); query_id NULL is the all-mentions row.
 _UPSERT = f"""
