@@ -218,7 +218,7 @@ def risk_history(*, start: datetime, end: datetime) -> tuple[timedelta, list[Ris
         cursor.execute(
             "SELECT date_bin(make_interval(secs => %s), bucket_start, TIMESTAMPTZ '1970-01-01 00:00:00+00'),"
             " max(score), max(probability_6h), max(probability_24h), bool_or(alert)"
-            f" FROM {RiskSnapshot._meta.db_table}"
+            " FROM crisis_risksnapshot"
             " WHERE trigger = %s AND bucket_start >= %s AND bucket_start < %s GROUP BY 1 ORDER BY 1",
             [step.total_seconds(), RiskTrigger.SCHEDULE, start, end],
         )

@@ -212,8 +212,8 @@ def _auto_pause(*, state: RiskState, snapshot: RiskSnapshot, now: datetime) -> N
     personalization_services.crisis_mode_set(
         on=True,
         reason=(
-            f"Risk score {snapshot.score:.0f} >= {threshold:.0f} at {snapshot.bucket_start:%Y-%m-%d %H:%M} UTC "
-            "(automatic pause, opted in)"
+            f"Risk score {snapshot.score:.0f} >= {threshold:.0f} at "
+            f"{snapshot.bucket_start:%Y-%m-%d %H:%M} UTC (automatic pause, opted in)"
         ),
         actor=None,
     )
