@@ -3,6 +3,7 @@
 
 from django.urls import include, path
 
+from crisis.risk_urls import api_urls as risk_api_urls
 from ethics.urls import api_urls as ethics_api_urls
 from listening.urls import api_urls as listening_api_urls
 from personalization.urls import api_urls as personalization_api_urls
@@ -19,6 +20,7 @@ urlpatterns = [
                 *listening_api_urls,
                 *personalization_api_urls,
                 *ethics_api_urls,
+                *risk_api_urls,
                 *agency_api_urls,
             ]
         ),

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from config.urls_common import urlpatterns as common
+from crisis import risk_urls
 from ethics import views as ethics_views
 from ethics.urls import api_urls as ethics_api_urls
 from listening import alert_views
@@ -18,7 +19,15 @@ urlpatterns = [
     *common,
     path(
         "api/v1/",
-        include([*tenant_api_urls, *listening_api_urls, *personalization_api_urls, *ethics_api_urls]),
+        include(
+            [
+                *tenant_api_urls,
+                *listening_api_urls,
+                *personalization_api_urls,
+                *ethics_api_urls,
+                *risk_urls.api_urls,
+            ]
+        ),
     ),
     *alert_views.portal_urlpatterns,
     *listening_views.portal_urlpatterns,
@@ -26,6 +35,8 @@ urlpatterns = [
     # Before the tenant's section pages: /audience/ replaces its empty-state page.
     *personalization_views.portal_urlpatterns,
     *post_views.portal_urlpatterns,
+    # Before the tenant's section pages: /crisis/ (the risk page) replaces its empty-state page.
+    *risk_urls.portal_urlpatterns,
     *views.tenant_urlpatterns,
 ]
 
