@@ -91,7 +91,13 @@ class RiskApi(TenantApi):
                     filename="risk-history.csv",
                     header=["start", "score", "probability_6h", "probability_24h", "alert"],
                     rows=(
-                        [p.start.isoformat(), round(p.score, 2), p.probability_6h, p.probability_24h, int(p.alert)]
+                        [
+                            p.start.isoformat(),
+                            round(p.score, 2),
+                            p.probability_6h,
+                            p.probability_24h,
+                            int(p.alert),
+                        ]
                         for p in points
                     ),
                 )

@@ -101,7 +101,9 @@ class RiskHistoryQuerySerializer(serializers.Serializer):
 
     def get_fields(self) -> dict[str, serializers.Field]:
         return {
-            "from": serializers.DateTimeField(required=False, help_text="ISO 8601; default: `to` minus 7 days"),
+            "from": serializers.DateTimeField(
+                required=False, help_text="ISO 8601; default: `to` minus 7 days"
+            ),
             "to": serializers.DateTimeField(required=False, help_text="ISO 8601; default: now"),
             "start": serializers.DateTimeField(required=False, help_text="the same as `from`"),
             "end": serializers.DateTimeField(required=False, help_text="the same as `to`"),
@@ -171,4 +173,8 @@ class RiskSettingsSerializer(serializers.ModelSerializer):
     def get_calibration_in_use(self, state: RiskState) -> str:
         from crisis.ml.risk import MIN_TENANT_INCIDENTS
 
-        return "tenant" if state.calibration and state.calibration_incidents >= MIN_TENANT_INCIDENTS else "global"
+        return (
+            "tenant"
+            if state.calibration and state.calibration_incidents >= MIN_TENANT_INCIDENTS
+            else "global"
+        )

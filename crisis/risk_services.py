@@ -134,25 +134,25 @@ def risk_score_run(*, now: datetime | None = None) -> list[RiskSnapshot]:
         # policy; the features are scored in one call, with their factor points.
         vectors = np.vstack([stream.features.update(s) for s in signals])
         results = model.explain(vectors, calibration_6h=calibration_6h, calibration_24h=calibration_24h)
-        written = []
-        for row, result in zip(signals, results, strict=True):
-            raised = stream.alerts.update(row.timestamp, result.score)
-            snapshot = _snapshot(
+        written = [
+            _snapshot(
                 bucket_start=row.timestamp,
                 trigger=RiskTrigger.SCHEDULE,
                 result=result,
-                alert=raised,
+                alert=stream.alerts.update(row.timestamp, result.score),
                 model=model,
                 calibration=which,
             )
-            snapshot.save()
-            if raised:
+            for row, result in zip(signals, results, strict=True)
+        ]
+        RiskSnapshot.objects.bulk_create(written)  # one statement: a catch-up is hundreds of rows
+        for snapshot in written:
+            if snapshot.alert:
                 snapshot.alert_ref = _risk_alert_raise(
                     snapshot=snapshot, policy_threshold=model.policy.threshold
                 )
-                snapshot.save(update_fields=["alert_ref"])
+                RiskSnapshot.objects.filter(pk=snapshot.pk).update(alert_ref=snapshot.alert_ref)
             _auto_pause(state=state, snapshot=snapshot, now=now)
-            written.append(snapshot)
         state.stream = stream.dump()
         state.last_bucket_start = signals[-1].timestamp
         state.updated_at = now

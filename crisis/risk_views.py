@@ -98,7 +98,9 @@ def risk_view(request: HttpRequest, access: Access) -> HttpResponse:
                 "steps": waterfall(snapshot),
                 "evidence": evidence_rows(snapshot, current.mentions),
                 "delta_1h": None if current.score_1h_ago is None else snapshot.score - current.score_1h_ago,
-                "delta_24h": None if current.score_24h_ago is None else snapshot.score - current.score_24h_ago,
+                "delta_24h": None
+                if current.score_24h_ago is None
+                else snapshot.score - current.score_24h_ago,
             }
         )
     return render(request, "crisis/risk/risk.html", context)

@@ -73,8 +73,14 @@ def test_history_shows_incidents_declared_in_the_range(scored, api_for):
     from crisis.models import Incident
 
     with tenant_context(scored.a):
-        Incident.objects.create(title="Login outage", scenario="service_outage", declared_at=NOW - timedelta(minutes=30))
-    body = api_for("a_viewer").get("/api/v1/risk/history", {"from": (NOW - timedelta(hours=2)).isoformat(), "to": NOW.isoformat()}).json()
+        Incident.objects.create(
+            title="Login outage", scenario="service_outage", declared_at=NOW - timedelta(minutes=30)
+        )
+    body = (
+        api_for("a_viewer")
+        .get("/api/v1/risk/history", {"from": (NOW - timedelta(hours=2)).isoformat(), "to": NOW.isoformat()})
+        .json()
+    )
     assert [i["title"] for i in body["incidents"]] == ["Login outage"]
 
 
@@ -98,7 +104,10 @@ def test_query_counts_are_pinned(scored, api_for, django_assert_max_num_queries)
     with django_assert_max_num_queries(12):
         assert api.get("/api/v1/risk/current").status_code == 200
     with django_assert_max_num_queries(12):
-        assert api.get("/api/v1/risk/history", {"from": (NOW - timedelta(days=7)).isoformat()}).status_code == 200
+        assert (
+            api.get("/api/v1/risk/history", {"from": (NOW - timedelta(days=7)).isoformat()}).status_code
+            == 200
+        )
 
 
 def test_evaluate_now_needs_edit_and_writes_an_on_demand_snapshot(calm, world, api_for):
@@ -114,7 +123,9 @@ def test_evaluate_now_needs_edit_and_writes_an_on_demand_snapshot(calm, world, a
 def test_settings_are_read_by_everyone_and_changed_by_admins_with_an_audit_event(tenant_a, world, api_for):
     body = api_for("a_viewer").get("/api/v1/risk/settings").json()
     assert body["auto_pause_threshold"] is None and body["calibration_in_use"] == "global"
-    assert api_for("a_analyst").patch("/api/v1/risk/settings", {"auto_pause_threshold": 80}).status_code == 403
+    assert (
+        api_for("a_analyst").patch("/api/v1/risk/settings", {"auto_pause_threshold": 80}).status_code == 403
+    )
     response = api_for("a_admin").patch("/api/v1/risk/settings", {"auto_pause_threshold": 80})
     assert response.status_code == 200 and response.json()["auto_pause_threshold"] == 80
     assert AuditEvent.objects.filter(action="risk.auto_pause.set", tenant=world.a).count() == 1
@@ -129,7 +140,10 @@ def test_settings_are_read_by_everyone_and_changed_by_admins_with_an_audit_event
 def test_tenant_b_never_sees_tenant_a_risk(scored, api_for):
     api = api_for("b_owner", tenant=scored.b)
     assert api.get("/api/v1/risk/current").status_code == 404
-    assert api.get("/api/v1/risk/history", {"from": (NOW - timedelta(days=3)).isoformat()}).json()["points"] == []
+    assert (
+        api.get("/api/v1/risk/history", {"from": (NOW - timedelta(days=3)).isoformat()}).json()["points"]
+        == []
+    )
     api.patch("/api/v1/risk/settings", {"auto_pause_threshold": 50})
     with tenant_context(scored.a):
         assert RiskState.objects.get().auto_pause_threshold is None
@@ -141,7 +155,12 @@ def test_the_openapi_schema_documents_the_risk_routes(tenant_a, api_for):
     from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator(urlconf="config.urls_api").get_schema(request=None, public=True)
-    for route in ("/api/v1/risk/current", "/api/v1/risk/history", "/api/v1/risk/evaluate", "/api/v1/risk/settings"):
+    for route in (
+        "/api/v1/risk/current",
+        "/api/v1/risk/history",
+        "/api/v1/risk/evaluate",
+        "/api/v1/risk/settings",
+    ):
         assert route in schema["paths"], route
     parameters = {p["name"] for p in schema["paths"]["/api/v1/risk/history"]["get"]["parameters"]}
     assert {"from", "to", "format"} <= parameters

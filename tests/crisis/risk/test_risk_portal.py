@@ -54,7 +54,10 @@ def test_evaluate_now_from_the_page(calm, world):
 
 
 def test_the_auto_pause_setting_from_the_page_is_for_admins_and_audited(tenant_a, world):
-    assert _client(world, "a_analyst").post("/crisis/risk/settings/", {"auto_pause_threshold": "70"}).status_code == 403
+    assert (
+        _client(world, "a_analyst").post("/crisis/risk/settings/", {"auto_pause_threshold": "70"}).status_code
+        == 403
+    )
     admin = _client(world, "a_admin")
     assert admin.post("/crisis/risk/settings/", {"auto_pause_threshold": "70"}).status_code == 302
     assert RiskState.objects.get().auto_pause_threshold == 70

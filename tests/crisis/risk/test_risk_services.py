@@ -4,6 +4,7 @@ only from the minimum number of incidents."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -67,7 +68,7 @@ def test_a_retried_run_writes_nothing_twice_and_a_gap_is_caught_up_in_order(calm
     assert len(caught_up) == 36
     starts = [s.bucket_start for s in _scheduled()]
     assert starts == sorted(starts) and len(set(starts)) == len(starts)
-    steps = {b - a for a, b in zip(starts, starts[1:], strict=False)}
+    steps = {b - a for a, b in itertools.pairwise(starts)}
     assert steps == {timedelta(minutes=5)}  # contiguous: no bucket skipped, none twice
 
 
@@ -75,7 +76,9 @@ def test_the_catch_up_after_long_downtime_is_bounded(calm):
     risk_score_run(now=NOW - timedelta(days=2))
     written = risk_score_run(now=NOW)
     assert len(written) == MAX_CATCHUP / timedelta(minutes=5)
-    assert written[0].bucket_start == bucket_floor(NOW) - timedelta(minutes=5) - MAX_CATCHUP + timedelta(minutes=5)
+    assert written[0].bucket_start == bucket_floor(NOW) - timedelta(minutes=5) - MAX_CATCHUP + timedelta(
+        minutes=5
+    )
 
 
 def test_scores_replay_the_backtest_stream_exactly(calm):
