@@ -16,7 +16,7 @@ api_urls = [
 ]
 
 portal_urlpatterns = [
-    path("crisis/", risk_views.risk_view, name="crisis-risk"),
+    path("crisis/", risk_views.risk_view, name="portal-crisis"),
     path("crisis/risk/evaluate/", risk_views.risk_evaluate_view, name="crisis-risk-evaluate"),
     path("crisis/risk/settings/", risk_views.risk_settings_view, name="crisis-risk-settings"),
 ]

@@ -111,7 +111,7 @@ def risk_view(request: HttpRequest, access: Access) -> HttpResponse:
 def risk_evaluate_view(request: HttpRequest, access: Access) -> HttpResponse:
     snapshot = risk_services.risk_evaluate_now()
     messages.success(request, f"Evaluated now: risk {snapshot.score:.0f}/100.")
-    return redirect("crisis-risk")
+    return redirect("portal-crisis")
 
 
 @require_POST
@@ -124,7 +124,7 @@ def risk_settings_view(request: HttpRequest, access: Access) -> HttpResponse:
         for errors in form.errors.values():
             for error in errors:
                 messages.error(request, error)
-        return redirect("crisis-risk")
+        return redirect("portal-crisis")
     try:
         state = risk_services.risk_settings_update(
             actor=access.user,
@@ -142,4 +142,4 @@ def risk_settings_view(request: HttpRequest, access: Access) -> HttpResponse:
             if threshold is None
             else f"Scheduled posts will be paused when the risk score reaches {threshold:.0f}.",
         )
-    return redirect("crisis-risk")
+    return redirect("portal-crisis")

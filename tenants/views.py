@@ -232,7 +232,8 @@ def tenant_sign_out_view(request: HttpRequest) -> HttpResponse:
 
 
 # Every section on the overview; those in WITH_PAGES have pages of their own (listening.views,
-# personalization.views, ethics.views, crisis.risk_views), the others still show their empty state with first steps.
+# personalization.views, ethics.views, crisis.risk_views), the others still show their empty state
+# with first steps.
 WITH_PAGES = ("listening", "audience", "ethics", "crisis")
 SECTIONS = {
     "listening": {
