@@ -23,7 +23,7 @@ class EvidenceMentionSerializer(serializers.Serializer):
     author = serializers.CharField(allow_null=True)
     url = serializers.CharField(allow_null=True)
     posted_at = serializers.DateTimeField(allow_null=True)
-    source = serializers.CharField(allow_null=True)
+    source = serializers.CharField(allow_null=True)  # type: ignore[assignment]  # a DRF field named like a stub attribute
 
 
 def evidence_rows(snapshot: RiskSnapshot, mentions: dict[int, Mention]) -> list[dict[str, Any]]:

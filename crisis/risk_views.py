@@ -121,9 +121,8 @@ def risk_settings_view(request: HttpRequest, access: Access) -> HttpResponse:
         raise PermissionDenied("Changing the automatic pause needs the 'manage' permission (admins).")
     form = RiskSettingsForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
+        for error in form.errors.get("auto_pause_threshold", []):
+            messages.error(request, str(error))
         return redirect("portal-crisis")
     try:
         state = risk_services.risk_settings_update(
