@@ -5,6 +5,7 @@ without JS; every action is also in the API, through the same services."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django import forms
@@ -48,12 +49,17 @@ class RiskSettingsForm(forms.Form):
     )
 
 
-def waterfall(snapshot: RiskSnapshot) -> list[dict[str, Any]]:
+def waterfall(snapshot: RiskSnapshot) -> tuple[list[dict[str, Any]], float]:
     """The factor points as steps from the base to the score, largest effect first, with each bar's
-    position on the 0-100 scale (for the page's bars, drawn without JS)."""
+    position in percent of the chart's scale (the highest level reached, rounded up to ten points,
+    so a score of 10 is not a sliver on a 0-100 axis); drawn without JS. Returns (steps, scale)."""
+    ordered = sorted(snapshot.factors.items(), key=lambda item: -abs(item[1]))
+    levels = [snapshot.base]
+    for _, points in ordered:
+        levels.append(levels[-1] + points)
+    scale = min(max(10.0, math.ceil(max(*levels, snapshot.score) / 10.0) * 10.0), 100.0)
     steps = []
-    level = snapshot.base
-    for name, points in sorted(snapshot.factors.items(), key=lambda item: -abs(item[1])):
+    for (name, points), level in zip(ordered, levels, strict=False):
         if abs(points) < 0.05:
             continue
         low, high = sorted((level, level + points))
@@ -62,13 +68,12 @@ def waterfall(snapshot: RiskSnapshot) -> list[dict[str, Any]]:
                 "name": name,
                 "label": FACTOR_LABELS.get(name, name.replace("_", " ")),
                 "points": points,
-                "left": max(low, 0.0),
-                "width": max(high - low, 0.4),
+                "left": max(low, 0.0) / scale * 100,
+                "width": max((high - low) / scale * 100, 0.4),
                 "up": points > 0,
             }
         )
-        level += points
-    return steps
+    return steps, scale
 
 
 @require_GET
@@ -91,11 +96,15 @@ def risk_view(request: HttpRequest, access: Access) -> HttpResponse:
     }
     if current is not None:
         snapshot = current.snapshot
+        steps, scale = waterfall(snapshot)
         context.update(
             {
                 "snapshot": snapshot,
                 "band": risk_band(snapshot.score),
-                "steps": waterfall(snapshot),
+                "steps": steps,
+                "scale": scale,
+                "base_width": snapshot.base / scale * 100,
+                "score_width": snapshot.score / scale * 100,
                 "evidence": evidence_rows(snapshot, current.mentions),
                 "delta_1h": None if current.score_1h_ago is None else snapshot.score - current.score_1h_ago,
                 "delta_24h": None
