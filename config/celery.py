@@ -28,6 +28,8 @@ app.conf.task_routes = {
     "personalization.tasks.publish_send": {"queue": "publish"},
     "personalization.tasks.fetch_post_metrics": {"queue": "publish"},
     "personalization.records_tasks.import_contacts": {"queue": "ingest"},
+    "crisis.risk_tasks.score_risk": {"queue": "ml"},
+    "crisis.risk_tasks.recalibrate_risk": {"queue": "ml"},
 }
 # Publishing must not hold an ingest request when the broker is down: try once more, briefly, then
 # give up (the mention is stored; the sweep queues its enrichment later).
@@ -103,6 +105,17 @@ app.conf.beat_schedule = {
     "crisis-portfolio-rebuild": {
         "task": "crisis.tasks.portfolio_rebuild",
         "schedule": crontab(minute=29),
+    },
+    # A minute after each 5-minute mark: the bucket that just closed has been enriched and counted.
+    "crisis-score-risk": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute="1-59/5"),
+        "args": ("crisis.risk_tasks.score_risk",),
+    },
+    "crisis-recalibrate-risk": {
+        "task": "tenants.tasks.fan_out",
+        "schedule": crontab(minute=50, hour=3, day_of_week=1),
+        "args": ("crisis.risk_tasks.recalibrate_risk",),
     },
     "tenants-purge-expired": {
         "task": "tenants.tasks.purge_expired",

@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from crisis import aftermath_urls
 from crisis.incident_urls import api_urls as incident_api_urls
+from crisis.risk_urls import api_urls as risk_api_urls
 from crisis.statement_urls import api_urls as statement_api_urls
 from ethics.urls import api_urls as ethics_api_urls
 from listening.urls import api_urls as listening_api_urls
@@ -24,6 +25,7 @@ urlpatterns = [
                 *ethics_api_urls,
                 *statement_api_urls,
                 *incident_api_urls,
+                *risk_api_urls,
                 *agency_api_urls,
                 *aftermath_urls.tenant_api_urls,
                 *aftermath_urls.public_api_urls,

@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from config.urls_common import urlpatterns as common
-from crisis import aftermath_urls, incident_urls
+from crisis import aftermath_urls, incident_urls, risk_urls
 from crisis.statement_urls import api_urls as statement_api_urls
 from crisis.statement_urls import portal_urlpatterns as statement_portal_urls
 from ethics import views as ethics_views
@@ -30,6 +30,7 @@ urlpatterns = [
                 *statement_api_urls,
                 *aftermath_urls.tenant_api_urls,
                 *incident_urls.api_urls,
+                *risk_urls.api_urls,
             ]
         ),
     ),
@@ -42,6 +43,8 @@ urlpatterns = [
     *post_views.portal_urlpatterns,
     *aftermath_urls.tenant_portal_urls,
     *incident_urls.portal_urlpatterns,
+    # Before the tenant's section pages: /crisis/ (the risk page) replaces its empty-state page.
+    *risk_urls.portal_urlpatterns,
     *views.tenant_urlpatterns,
 ]
 

@@ -13,4 +13,8 @@ class CrisisConfig(AppConfig):
         from crisis.portfolio_services import receivers_connect
 
         receivers_connect()
-        from crisis import incident_signals  # noqa: F401  (connects the risk-move receiver)
+        from crisis import (  # noqa: F401 - registers the receivers and tasks
+            incident_signals,
+            risk_receivers,
+            risk_tasks,
+        )

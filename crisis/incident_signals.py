@@ -9,6 +9,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from crisis.models import RiskSnapshot
+from crisis.signals import risk_scored
 
 
 @receiver(post_save, sender=RiskSnapshot, dispatch_uid="crisis.incidents.risk_snapshot_saved")
@@ -19,3 +20,12 @@ def risk_snapshot_saved(
         from crisis.incident_services import incidents_risk_record
 
         incidents_risk_record(snapshot=instance)
+
+
+@receiver(risk_scored, dispatch_uid="crisis.incidents.risk_scored")
+def risk_scored_run(sender: type[RiskSnapshot], snapshots: list[RiskSnapshot], **kwargs: Any) -> None:
+    """A scheduled run: the latest of its snapshots is where the score stands now."""
+    if snapshots:
+        from crisis.incident_services import incidents_risk_record
+
+        incidents_risk_record(snapshot=snapshots[-1])

@@ -52,6 +52,13 @@ class RiskSnapshot(models.Model):
     alert = models.BooleanField(default=False)  # the alert policy raised a crisis alert here
     model_version = models.CharField(max_length=64)
     calibration = models.CharField(max_length=16, default="global")  # "global" or "tenant"
+    # The models' raw log-odds (RiskScore.margin_*): the tenant's recalibration is fitted on them.
+    margin_6h = models.FloatField(null=True, blank=True)
+    margin_24h = models.FloatField(null=True, blank=True)
+    # The crisis alert raised here (listening's Alert of the tenant's crisis-risk rule).
+    alert_ref = models.ForeignKey(
+        "listening.Alert", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-bucket_start", "-id"]
@@ -79,6 +86,10 @@ class RiskState(models.Model):
     calibration_incidents = models.PositiveIntegerField(default=0)
     # Opt-in: a score at or above this pauses scheduled posts (crisis mode). NULL: off.
     auto_pause_threshold = models.FloatField(null=True, blank=True)
+    # An auto-pause episode is running: crisis mode was switched on by the score, and is not
+    # switched on again until the score has fallen back below the threshold's release.
+    auto_pause_active = models.BooleanField(default=False)
+    calibrated_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

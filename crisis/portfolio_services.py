@@ -18,6 +18,7 @@ from django.utils import timezone
 from crisis import mode_selectors
 from crisis.aftermath_models import CrisisModeSwitch
 from crisis.models import Incident, IncidentStatus, RiskSnapshot
+from crisis.signals import risk_scored
 from personalization.models import CrisisModeChange
 from tenants.models import ClientRiskSummary, Tenant
 from tenants.tasking import for_each_tenant, in_tenants
@@ -111,3 +112,4 @@ def _refresh_on_commit(sender: Any, **kwargs: Any) -> None:
 def receivers_connect() -> None:
     for model in (RiskSnapshot, Incident, CrisisModeChange, CrisisModeSwitch):
         post_save.connect(_refresh_on_commit, sender=model, dispatch_uid=f"portfolio-{model.__name__}")
+    risk_scored.connect(_refresh_on_commit, sender=RiskSnapshot, dispatch_uid="portfolio-risk-scored")

@@ -102,6 +102,9 @@ class Mention(models.Model):
         Story, null=True, blank=True, on_delete=models.SET_NULL, related_name="mentions"
     )
     is_share = models.BooleanField(default=False)
+    # Uses crisis language (crisis.ml.features.crisis_language_match), set at enrichment: the
+    # metric buckets count these, so a rebuild gives what enrichment counted.
+    crisis_language = models.BooleanField(db_default=False)
     enriched_at = models.DateTimeField(null=True, blank=True)
     enrich_attempts = models.PositiveSmallIntegerField(default=0)
 
@@ -268,6 +271,12 @@ class MetricBucket(models.Model):
     neutral = models.BigIntegerField(default=0)
     negative = models.BigIntegerField(default=0)
     reach = models.BigIntegerField(default=0)  # sum of the authors' followers
+    # The crisis-risk score's signals (crisis.risk_services), counted like the others:
+    negative_reach = models.BigIntegerField(default=0)  # followers of the negative mentions' authors
+    crisis_language = models.BigIntegerField(default=0)  # mentions using crisis language
+    # Mentions by the press or high-reach authors: from a news feed (an RSS/Atom source) or by an
+    # author with at least PRESS_FOLLOWERS followers (listening.services.metrics).
+    press = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -290,6 +299,8 @@ class AlertKind(models.TextChoices):
     NEGATIVE_SHARE = "negative_share", "Negative-share jump"
     KEYWORD = "keyword", "Keyword or query trigger"
     NEW_TOPIC = "new_topic", "New fast-growing topic"
+    # Raised by the crisis-risk score (crisis.risk_services), through one system rule per tenant.
+    CRISIS_RISK = "crisis_risk", "Crisis risk"
 
 
 class AlertRule(models.Model):

@@ -234,8 +234,9 @@ def tenant_sign_out_view(request: HttpRequest) -> HttpResponse:
 
 
 # Every section on the overview; those in WITH_PAGES have pages of their own (listening.views,
-# personalization.views, ethics.views), the others still show their empty state with first steps.
-WITH_PAGES = ("listening", "audience", "ethics")
+# personalization.views, ethics.views, crisis.risk_views), the others still show their empty state
+# with first steps.
+WITH_PAGES = ("listening", "audience", "ethics", "crisis")
 SECTIONS = {
     "listening": {
         "title": "Listening",

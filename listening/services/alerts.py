@@ -85,6 +85,13 @@ def _validate(rule: AlertRule) -> None:
             errors["expression"] = "a keyword rule needs an expression or a saved query"
     elif rule.expression.strip():
         errors["expression"] = "only keyword rules take an expression; scope others with a query"
+    if rule.kind == AlertKind.CRISIS_RISK:
+        if rule._state.adding:
+            errors["kind"] = "the crisis-risk rule is the risk score's own: it exists once per workspace"
+        if rule.query_id is not None or rule.source_id is not None or rule.expression.strip():
+            errors["query"] = (
+                "the crisis-risk rule watches the whole workspace: no query, source or expression"
+            )
     if rule.kind == AlertKind.NEW_TOPIC and (rule.query_id is not None or rule.source_id is not None):
         errors["query"] = "topics are found across all mentions: a topic rule takes no query or source"
     if rule.kind == AlertKind.KEYWORD and rule.expression.strip():
@@ -173,6 +180,12 @@ def alert_rule_update(*, rule: AlertRule, **changes: Any) -> AlertRule:
             field in changes and changes[field] != getattr(rule, field)
             for field in ("query", "source", "kind")
         )
+        if (
+            "kind" in changes
+            and AlertKind.CRISIS_RISK in (rule.kind, changes["kind"])
+            and changes["kind"] != rule.kind
+        ):
+            raise ValidationError({"kind": "the crisis-risk rule keeps its kind, and no other rule takes it"})
         for field in RULE_FIELDS:
             if field in changes:
                 setattr(rule, field, list(changes[field]) if field == "email_to" else changes[field])
@@ -251,7 +264,9 @@ def alert_rules_evaluate(*, now: datetime | None = None) -> list[Alert]:
     stop the others."""
     now = now or timezone.now()
     fired: list[Alert] = []
-    for rule_id in AlertRule.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True):
+    # The crisis-risk rule is evaluated by the risk score's own 5-minute run (crisis.risk_services).
+    rules = AlertRule.objects.filter(is_active=True).exclude(kind=AlertKind.CRISIS_RISK)
+    for rule_id in rules.order_by("pk").values_list("pk", flat=True):
         try:
             alert = alert_rule_evaluate(rule_id=rule_id, now=now)
         except Exception:
@@ -455,6 +470,46 @@ def _fire(
     alert_delivery.deliveries_create(alert=alert, rule=rule)
     logger.info("alert %s fired for rule %s: %s", alert.pk, rule.pk, detection.why)
     return alert
+
+
+CRISIS_RISK_RULE_NAME = "Crisis risk score"
+
+
+def crisis_risk_rule_ensure() -> AlertRule:
+    """The tenant's one crisis-risk rule, created on first use: people choose its deliveries (email,
+    webhook, Slack) and may switch it off like any rule; the risk score decides when it fires."""
+    rule = AlertRule.objects.filter(kind=AlertKind.CRISIS_RISK).order_by("pk").first()
+    if rule is not None:
+        return rule
+    name = CRISIS_RISK_RULE_NAME
+    if AlertRule.objects.filter(name=name).exists():  # a person's rule has the name already
+        name = f"{name} (system)"
+    rule, _ = AlertRule.objects.get_or_create(
+        kind=AlertKind.CRISIS_RISK,
+        defaults={
+            "name": name,
+            "webhook_secret": secrets.token_urlsafe(32),
+            "cooldown_minutes": COOLDOWN_MIN,
+        },
+    )
+    return rule
+
+
+def alert_raise(
+    *,
+    rule: AlertRule,
+    key: str,
+    start: datetime,
+    end: datetime,
+    detection: detectors.Detection,
+    evidence: Iterable[tuple[int, int]],
+) -> Alert | None:
+    """Raise an alert decided outside listening's detectors (the crisis-risk score) through the same
+    path as the rules' own: once per (rule, key), with evidence, bell notifications and deliveries.
+    None when the rule is switched off or the key fired already."""
+    if not rule.is_active:
+        return None
+    return _fire(rule, key, start, end, detection, evidence)
 
 
 def _member_ids() -> list[int]:

@@ -1,5 +1,5 @@
-"""Enrichment: language, embedding, sentiment, story (near-duplicate collapse), query tags and the
-full-text vector, for a batch of stored mentions.
+"""Enrichment: language, embedding, sentiment, story (near-duplicate collapse), query tags, crisis
+language (for the risk score's buckets) and the full-text vector, for a batch of stored mentions.
 
 The models run outside any transaction (seconds for a batch); then a short transaction claims the
 rows that are still unenriched (`FOR UPDATE SKIP LOCKED`) and writes the results. A batch delivered
@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import F, Value
 from django.utils import timezone
 
+from crisis.ml.features import crisis_language_match
 from listening.models import Mention, QueryMatch, Story
 from listening.nlp import dedupe, embedder, language, sentiment
 from listening.services import alerts
@@ -89,10 +90,21 @@ def mentions_enrich(*, mention_ids: Sequence[int]) -> int:
             mention.embedding = vectors[i]
             mention.story = stories.get(mention.pk)
             mention.is_share = dedupe.is_retweet(mention.text)
+            mention.crisis_language = crisis_language_match(mention.text)
             mention.enriched_at = now
             updated.append(mention)
         Mention.objects.bulk_update(
-            updated, ["lang", "sentiment", "sentiment_score", "embedding", "story", "is_share", "enriched_at"]
+            updated,
+            [
+                "lang",
+                "sentiment",
+                "sentiment_score",
+                "embedding",
+                "story",
+                "is_share",
+                "crisis_language",
+                "enriched_at",
+            ],
         )
         by_config: dict[str, list[int]] = defaultdict(list)
         for mention in updated:

@@ -41,8 +41,9 @@ _STAGE = (
 _MOVE = (
     "INSERT INTO listening_mention (source_id, external_id, text, author_handle, author_name,"
     " author_followers, url, posted_at, received_at, lang_hint, raw, lang, sentiment, is_share,"
-    " enrich_attempts) SELECT %s, external_id, text, author_handle, author_name, author_followers, url,"
-    " posted_at, %s, lang_hint, raw, '', '', false, 0 FROM listening_mention_stage ORDER BY ord"
+    " crisis_language, enrich_attempts) SELECT %s, external_id, text, author_handle, author_name,"
+    " author_followers, url, posted_at, %s, lang_hint, raw, '', '', false, false, 0"
+    " FROM listening_mention_stage ORDER BY ord"
     " ON CONFLICT (source_id, external_id) DO NOTHING RETURNING id"
 )
 

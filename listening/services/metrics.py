@@ -21,16 +21,24 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from listening.models import MetricGrain
+from listening.models import MetricGrain, SourceKind
 
 logger = logging.getLogger(__name__)
 
+# "Press or high-reach": a mention from a news feed (an RSS/Atom source: feeds are where listening
+# reads the press) or by an author with at least this many followers (the inbox's default
+# high-reach threshold). A constant, not a setting: a rebuild must count what enrichment counted.
+PRESS_FOLLOWERS = 10_000
+PRESS_SOURCE_KINDS = (SourceKind.RSS,)
+
 _GRAINS = ", ".join(f"({int(g)})" for g in MetricGrain)
+_PRESS_SQL = ", ".join(f"'{kind.value}'" for kind in PRESS_SOURCE_KINDS)
 
 # `{deltas}` is a SELECT of (mention_id, query_id, sign); query_id NULL is the all-mentions row.
 _UPSERT = f"""
     INSERT INTO listening_metricbucket AS b
-        (grain, bucket_start, query_id, source_id, lang, volume, positive, neutral, negative, reach)
+        (grain, bucket_start, query_id, source_id, lang, volume, positive, neutral, negative, reach,
+         negative_reach, crisis_language, press)
     SELECT g.grain,
            date_bin(make_interval(secs => g.grain), m.posted_at, TIMESTAMPTZ '1970-01-01 00:00:00+00'),
            d.query_id,
@@ -40,9 +48,14 @@ _UPSERT = f"""
            coalesce(sum(d.sign) FILTER (WHERE m.sentiment = 'positive'), 0),
            coalesce(sum(d.sign) FILTER (WHERE m.sentiment = 'neutral'), 0),
            coalesce(sum(d.sign) FILTER (WHERE m.sentiment = 'negative'), 0),
-           coalesce(sum(d.sign * coalesce(m.author_followers, 0)), 0)
+           coalesce(sum(d.sign * coalesce(m.author_followers, 0)), 0),
+           coalesce(sum(d.sign * coalesce(m.author_followers, 0)) FILTER (WHERE m.sentiment = 'negative'), 0),
+           coalesce(sum(d.sign) FILTER (WHERE m.crisis_language), 0),
+           coalesce(sum(d.sign) FILTER (
+               WHERE src.kind IN ({_PRESS_SQL}) OR m.author_followers >= {PRESS_FOLLOWERS}), 0)
     FROM ({{deltas}}) AS d (mention_id, query_id, sign)
     JOIN listening_mention AS m ON m.id = d.mention_id
+    JOIN listening_source AS src ON src.id = m.source_id
     CROSS JOIN (VALUES {_GRAINS}) AS g (grain)
     CROSS JOIN (VALUES (true, true), (true, false), (false, true), (false, false)) AS x (by_source, by_lang)
     GROUP BY 1, 2, 3, 4, 5
@@ -52,8 +65,11 @@ _UPSERT = f"""
         positive = b.positive + EXCLUDED.positive,
         neutral = b.neutral + EXCLUDED.neutral,
         negative = b.negative + EXCLUDED.negative,
-        reach = b.reach + EXCLUDED.reach
-"""  # noqa: S608 - only the constant grains are formatted in
+        reach = b.reach + EXCLUDED.reach,
+        negative_reach = b.negative_reach + EXCLUDED.negative_reach,
+        crisis_language = b.crisis_language + EXCLUDED.crisis_language,
+        press = b.press + EXCLUDED.press
+"""  # noqa: S608 - only constants (grains, source kinds, the follower threshold) are formatted in
 
 
 def _upsert(deltas: str, params: Sequence[Any]) -> None:

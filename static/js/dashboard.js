@@ -164,6 +164,26 @@
         cell.textContent = "No emerging topics in this range yet; they are looked for every 15 minutes.";
       }
     },
+    // The crisis-risk score from /api/v1/risk/history (the page's range; the server downsamples
+    // long ranges keeping each step's peak), with the steps where a crisis alert was raised.
+    risk(panel, body) {
+      const points = body.points.map((p) => ({ x: new Date(p.start), y: p.score }));
+      const peak = body.points.reduce((most, p) => Math.max(most, p.score), 0);
+      panel.querySelector("[data-total]").textContent = body.points.length
+        ? "Highest " + Math.round(peak) + "/100 · " + body.points.filter((p) => p.alert).length + " crisis alerts"
+        : "No risk scores in this range yet.";
+      draw(panel, {
+        type: "line",
+        data: {
+          datasets: [
+            { label: "Risk score", data: points, borderColor: COLORS.negative, pointRadius: 0, borderWidth: 1.5 },
+            { type: "scatter", label: "Crisis alerts", data: body.points.filter((p) => p.alert).map((p) => ({ x: new Date(p.start), y: p.score })),
+              backgroundColor: "#7c3aed", pointStyle: "triangle", pointRadius: 8 },
+          ],
+        },
+        options: { scales: { x: { type: "time" }, y: { min: 0, max: 100 } } },
+      });
+    },
     sources(panel, body) { barsOf(panel, body.results, "Mentions"); },
     languages(panel, body) { barsOf(panel, body.results, "Mentions"); },
   };

@@ -44,7 +44,7 @@ def _rows() -> set[tuple]:
     return set(
         MetricBucket.objects.exclude(volume=0, reach=0).values_list(
             "grain", "bucket_start", "query_id", "source_id", "lang", "volume", "positive", "neutral",
-            "negative", "reach",
+            "negative", "reach", "negative_reach", "crisis_language", "press",
         )
     )  # fmt: skip
 
@@ -177,6 +177,30 @@ def test_half_hour_time_zones_read_5_minute_buckets(world, feed):
         ]
 
 
+def test_enrichment_counts_the_risk_signals_negative_reach_crisis_language_and_press(world, feed):
+    with tenant_context(world.a):
+        news = Source.objects.create(name="News", kind=SourceKind.RSS)
+        _deliver(
+            feed,
+            _at("a", NEGATIVE, T0 + timedelta(minutes=1), followers=1_000),
+            _at("b", POSITIVE, T0 + timedelta(minutes=2), followers=50_000),
+            _at(
+                "c",
+                "Acme is refunding everyone after the data breach",
+                T0 + timedelta(minutes=3),
+                followers=10,
+            ),
+        )
+        _deliver(news, _at("d", "Acme ships a new release", T0 + timedelta(minutes=4), followers=None))
+        row = MetricBucket.objects.get(grain=300, bucket_start=T0, query=None, source=None, lang=None)
+        negative = set(feed.mentions.filter(sentiment="negative").values_list("external_id", flat=True))
+        assert "a" in negative and "b" not in negative
+        followers = {"a": 1_000, "c": 10}
+        assert row.negative_reach == sum(followers[e] for e in negative if e in followers)
+        assert row.crisis_language == 2  # "outage"/"down" and "refund"/"breach"
+        assert row.press == 2  # 50,000 followers, and a news feed
+
+
 def test_steps_are_validated():
     for step in (timedelta(minutes=7), timedelta(hours=5), timedelta(hours=36), timedelta(0)):
         with pytest.raises(ValueError, match="step"):
@@ -212,6 +236,11 @@ def test_a_backfill_moves_the_query_buckets_with_the_tags(world, feed):
         assert tagged == {"b", "c"}
         point = metric_series(**window)[0]
         assert (point.positive, point.negative) == (1, 0)
+        # The risk signals move with the tags too: "a" (crisis language) left the query's day.
+        first_day = MetricBucket.objects.get(
+            grain=86400, bucket_start=day, query=query, source=None, lang=None
+        )
+        assert (first_day.crisis_language, first_day.negative_reach) == (0, 0)
         assert metric_series(**{**window, "query_id": None})[0].volume == 2  # all mentions unchanged
 
 
@@ -219,17 +248,31 @@ def test_rebuild_gives_the_incremental_numbers(world, feed):
     with tenant_context(world.a):
         queries.query_create(name="Outages", expression="down OR outage", kind="brand")
         queries.query_create(name="Rival", expression="dashboard", kind="competitor")
+        news = Source.objects.create(name="News", kind=SourceKind.RSS)
         _deliver(
             feed,
             *[
-                _at(f"m{i}", NEGATIVE if i % 3 else POSITIVE, T0 - timedelta(hours=7 * i), followers=i * 10)
+                _at(
+                    f"m{i}", NEGATIVE if i % 3 else POSITIVE, T0 - timedelta(hours=7 * i), followers=i * 1_000
+                )
                 for i in range(30)
             ],
         )
+        _deliver(
+            news, *[_at(f"n{i}", NEGATIVE, T0 - timedelta(hours=5 * i), followers=None) for i in range(5)]
+        )
         incremental = _rows()
         assert len(incremental) > 30
+        # The risk score's columns are in the comparison, and not all zero.
+        totals = MetricBucket.objects.filter(grain=86400, query=None, source=None, lang=None)
+        assert sum(totals.values_list("negative_reach", flat=True)) > 0
+        assert sum(totals.values_list("crisis_language", flat=True)) == 20 + 5
+        assert sum(totals.values_list("press", flat=True)) == 20 + 5  # m10..m29 (>= 10,000) and news
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE listening_metricbucket SET volume = volume + 5")  # damage
+            cursor.execute(
+                "UPDATE listening_metricbucket SET volume = volume + 5, negative_reach = negative_reach + 1,"
+                " crisis_language = crisis_language + 1, press = press + 1"
+            )  # damage
         call_command("metrics_rebuild", "--since", "2026-11-01", "--until", "2026-11-21")
         assert _rows() == incremental
 
