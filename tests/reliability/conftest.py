@@ -83,8 +83,8 @@ def broker_at(url: str) -> Iterator[None]:
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
 
     def reset() -> None:
-        if app._pool is not None:  # noqa: SLF001 - Celery has no public way to drop its pools
-            app._pool.force_close_all()  # noqa: SLF001
+        # Celery has no public way to drop its pools; kombu's registry keeps them per broker URL
+        # (closing one would break the next use of that URL), so only the app's references go.
         app._pool = None  # noqa: SLF001
         app.amqp._producer_pool = None  # noqa: SLF001
 
