@@ -105,7 +105,10 @@ def _server_major() -> int:
 
 def _program_major(path: str) -> int | None:
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=True)
+        # A PostgreSQL client program named by configuration or found next to the server.
+        out = subprocess.run(  # noqa: S603
+            [path, "--version"], capture_output=True, text=True, timeout=30, check=True
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     match = _VERSION.search(out.stdout)
@@ -159,7 +162,8 @@ def _connection_args() -> tuple[list[str], dict[str, str]]:
 
 
 def _run(command: list[str], env: dict[str, str], what: str) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    # pg_dump/pg_restore from pg_program, with arguments built here (no shell).
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
     if result.returncode != 0:
         raise BackupError(f"{what} failed: {result.stderr.strip()[-2000:]}")
 
@@ -345,7 +349,7 @@ def archive_open(path: Path) -> Iterator[Archive]:
     if not path.is_file():
         raise BackupError(f"{path}: no such file")
     try:
-        archive = tarfile.open(path, "r:")
+        archive = tarfile.open(path, "r:")  # noqa: SIM115 - closed by the `with` below
     except (tarfile.TarError, OSError) as error:
         raise BackupError(f"{path} is not a Candor tenant backup (not a tar archive: {error})") from error
     with archive, tempfile.TemporaryDirectory(prefix="candor-restore-") as scratch:

@@ -407,7 +407,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
     of `_error` would fail the same way."""
     if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
         if request.path.startswith("/api/"):
-            response = json_error(503, "unavailable", "The service is briefly unavailable; try again shortly.")
+            response = json_error(
+                503, "unavailable", "The service is briefly unavailable; try again shortly."
+            )
         else:
             response = HttpResponse(render_to_string("portal/unavailable.html"), status=503)
         response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_S)

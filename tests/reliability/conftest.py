@@ -52,8 +52,19 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -85,8 +96,8 @@ def broker_at(url: str) -> Iterator[None]:
     def reset() -> None:
         # Celery has no public way to drop its pools; kombu's registry keeps them per broker URL
         # (closing one would break the next use of that URL), so only the app's references go.
-        app._pool = None  # noqa: SLF001
-        app.amqp._producer_pool = None  # noqa: SLF001
+        app._pool = None
+        app.amqp._producer_pool = None
 
     reset()
     app.conf.broker_url = url
@@ -114,9 +125,25 @@ class Worker:
         }
         with log.open("a") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,ingest,nlp,ml,publish",
-                 "--concurrency", "1", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
-                 "--without-mingle", "--hostname", f"fault-{os.getpid()}-{time.monotonic_ns()}@%h"],
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "-Q",
+                    "default,ingest,nlp,ml,publish",
+                    "--concurrency",
+                    "1",
+                    "--loglevel",
+                    "INFO",
+                    "--without-heartbeat",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--hostname",
+                    f"fault-{os.getpid()}-{time.monotonic_ns()}@%h",
+                ],
                 cwd=REPO,
                 env=env,
                 stdout=out,

@@ -143,7 +143,10 @@ def fresh_database(committed: World) -> Iterator[str]:
         cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = url_for({**settings.DATABASES["default"], "NAME": name})
     try:
-        code = "from django.core.management import call_command as c; c('migrate_schemas', shared=True, verbosity=0); c('platform_setup')"
+        code = (
+            "from django.core.management import call_command as c;"
+            " c('migrate_schemas', shared=True, verbosity=0); c('platform_setup')"
+        )
         done = _manage(url, "shell", "-c", code)
         assert done.returncode == 0, done.stderr[-3000:]
         yield url
@@ -178,7 +181,9 @@ def _structure(conn: psycopg.Connection[Any], schema: str) -> dict[str, Any]:
         "SELECT sequencename FROM pg_sequences WHERE schemaname = %s ORDER BY 1", [schema]
     ).fetchall():
         sequences[name] = conn.execute(
-            sql.SQL("SELECT last_value, is_called FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+            sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(name)
+            )
         ).fetchone()
     indexes = conn.execute(
         "SELECT indexname, replace(indexdef, %s, '') FROM pg_indexes WHERE schemaname = %s ORDER BY 1",
@@ -196,9 +201,9 @@ def _structure(conn: psycopg.Connection[Any], schema: str) -> dict[str, Any]:
         [schema + ".", schema],
     ).fetchall()
     columns = conn.execute(
-        "SELECT table_name, column_name, format_type(a.atttypid, a.atttypmod) FROM information_schema.columns i"
-        " JOIN pg_attribute a ON a.attrelid = (quote_ident(i.table_schema) || '.' || quote_ident(i.table_name))::regclass"
-        " AND a.attname = i.column_name WHERE i.table_schema = %s ORDER BY 1, 2",
+        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+        " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 2",
         [schema],
     ).fetchall()
     return {
@@ -213,8 +218,8 @@ def _structure(conn: psycopg.Connection[Any], schema: str) -> dict[str, Any]:
 _SHARED = {
     "tenant": "SELECT t.name, t.slug, t.schema_name, t.is_client, t.created_at, a.slug FROM tenants_tenant t"
     " LEFT JOIN tenants_agency a ON a.id = t.agency_id WHERE t.slug = %(slug)s",
-    "domains": "SELECT d.domain, d.is_primary FROM tenants_domain d JOIN tenants_tenant t ON t.id = d.tenant_id"
-    " WHERE t.slug = %(slug)s",
+    "domains": "SELECT d.domain, d.is_primary FROM tenants_domain d"
+    " JOIN tenants_tenant t ON t.id = d.tenant_id WHERE t.slug = %(slug)s",
     "agency": "SELECT a.name, a.slug, a.created_at FROM tenants_agency a JOIN tenants_tenant t"
     " ON t.agency_id = a.id WHERE t.slug = %(slug)s",
     "agency_staff": "SELECT m.user_id, m.role, m.created_at FROM tenants_agencymembership m"
@@ -222,8 +227,8 @@ _SHARED = {
     "memberships": "SELECT m.user_id, m.role, m.created_at FROM tenants_membership m JOIN tenants_tenant t"
     " ON t.id = m.tenant_id WHERE t.slug = %(slug)s",
     "users": "SELECT u.id, u.email, u.password, u.full_name, u.is_active, u.is_staff, u.is_superuser,"
-    " u.date_joined, u.last_login FROM tenants_user u WHERE u.id IN (SELECT m.user_id FROM tenants_membership m"
-    " JOIN tenants_tenant t ON t.id = m.tenant_id WHERE t.slug = %(slug)s)",
+    " u.date_joined, u.last_login FROM tenants_user u WHERE u.id IN (SELECT m.user_id"
+    " FROM tenants_membership m JOIN tenants_tenant t ON t.id = m.tenant_id WHERE t.slug = %(slug)s)",
     "tokens": "SELECT k.name, k.prefix, k.digest, k.user_id, k.created_by_id, k.scope, k.created_at,"
     " k.expires_at, k.last_used_at, k.revoked_at FROM tenants_apitoken k JOIN tenants_apitoken_tenants x"
     " ON x.apitoken_id = k.id JOIN tenants_tenant t ON t.id = x.tenant_id WHERE t.slug = %(slug)s",
@@ -234,12 +239,19 @@ _SHARED = {
 
 
 def _shared(conn: psycopg.Connection[Any], slug: str) -> dict[str, list[Any]]:
-    return {key: sorted(conn.execute(query, {"slug": slug}).fetchall(), key=repr) for key, query in _SHARED.items()}
+    return {
+        key: sorted(conn.execute(query, {"slug": slug}).fetchall(), key=repr)
+        for key, query in _SHARED.items()
+    }
 
 
 def _snapshot(url: str, slug: str, schema: str) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
-        return {"tables": _tables(conn, schema), "structure": _structure(conn, schema), "shared": _shared(conn, slug)}
+        return {
+            "tables": _tables(conn, schema),
+            "structure": _structure(conn, schema),
+            "shared": _shared(conn, slug),
+        }
 
 
 def test_a_tenant_restored_into_a_fresh_database_is_identical(source_tenant, archive, fresh_database):
@@ -283,7 +295,6 @@ def test_a_tenant_restored_into_a_fresh_database_is_identical(source_tenant, arc
             ).format(schema)
         ).fetchone()[0]
     assert nearest == 5
-
 
 
 def test_replace_restores_over_the_live_tenant_with_nothing_doubled(source_tenant, archive):
@@ -332,7 +343,10 @@ def _manifest_with(**fields: Any) -> Any:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda name, data: data[:-40] + b"x" * 40 if name == "schema.dump" else data, "damaged: schema.dump"),
+        (
+            lambda name, data: data[:-40] + b"x" * 40 if name == "schema.dump" else data,
+            "damaged: schema.dump",
+        ),
         (lambda name, data: None if name == "shared.json" else data, "damaged: shared.json is missing"),
         (lambda name, data: None if name == "manifest.json" else data, "not a Candor tenant backup"),
         (_manifest_with(format="someone-else"), "not a Candor tenant backup"),

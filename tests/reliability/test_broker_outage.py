@@ -72,7 +72,9 @@ def test_mentions_are_stored_while_the_broker_is_down_and_enriched_once_it_is_ba
 
         redis_server.stop()
         with caplog.at_level(logging.WARNING, logger="listening.services.ingest"):
-            answers = [api.post(path, _batch(start, 10), content_type="application/json") for start in (5, 15, 25)]
+            answers = [
+                api.post(path, _batch(start, 10), content_type="application/json") for start in (5, 15, 25)
+            ]
             # A batch sent again while the broker is down (a client retrying) stores nothing twice.
             answers.append(api.post(path, _batch(30, 10), content_type="application/json"))
         assert [a.status_code for a in answers] == [200, 200, 200, 200]

@@ -25,7 +25,6 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from pgserver._commands import pg_ctl
 
-from config.embedded import url_for
 from tenants.backup import _connection_args, pg_program
 from tenants.models import ApiToken
 from tenants.services import token_create
@@ -76,11 +75,18 @@ class Web:
     port: int
     log: Path
 
-    def get(self, host: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def get(
+        self, host: str, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         return self.call("GET", host, path, headers)
 
     def call(
-        self, method: str, host: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None
+        self,
+        method: str,
+        host: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)  # a hang fails the test
         try:
@@ -106,8 +112,17 @@ def web(cluster: Cluster, tmp_path: Path) -> Iterator[Web]:
         "CANDOR_DATA_DIR": str(settings.DATA_DIR),
     }
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    command = [gunicorn, "config.wsgi", "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-               "--no-control-socket"]
+    command = [
+        gunicorn,
+        "config.wsgi",
+        "--workers",
+        "1",
+        "--threads",
+        "4",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--no-control-socket",
+    ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Web(process, port, log)
@@ -183,6 +198,8 @@ def test_requests_fail_cleanly_while_postgresql_is_down_and_the_same_worker_reco
         assert b"Briefly unavailable" in body and b"Traceback" not in body and b"psycopg" not in body
 
     cluster.start()
-    assert wait_for(lambda: web.get(HOST, "/api/v1/me", api)[0] == 200, timeout=60), web.log.read_text()[-3000:]
+    assert wait_for(lambda: web.get(HOST, "/api/v1/me", api)[0] == 200, timeout=60), web.log.read_text()[
+        -3000:
+    ]
     assert web.get(HOST, "/", portal)[0] == 200
     assert web.worker_pids() == workers  # the same worker process, not a restarted one

@@ -132,9 +132,10 @@ def test_a_worker_killed_mid_enrichment_leaves_every_mention_enriched_once(
             QueryMatch.objects.filter(mention__source=feed, query=query).values_list("mention_id", flat=True)
         )
         assert len(tags) == MENTIONS // 2 and set(tags.values()) == {1}
-        assert Story.objects.filter(mentions__source=feed).distinct().aggregate(n=Sum("mention_count"))[
-            "n"
-        ] == MENTIONS
+        assert (
+            Story.objects.filter(mentions__source=feed).distinct().aggregate(n=Sum("mention_count"))["n"]
+            == MENTIONS
+        )
         assert set(Mention.objects.filter(source=feed).values_list("enrich_attempts", flat=True)) == {2}
 
 
@@ -180,7 +181,10 @@ def test_a_worker_killed_mid_send_delivers_each_post_once(
 ):
     server, holding = receiver
     tenant = committed.b
-    env = {"LISTENING_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32", "LISTENING_FETCH_ALLOWED_PORTS": str(server.port)}
+    env = {
+        "LISTENING_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32",
+        "LISTENING_FETCH_ALLOWED_PORTS": str(server.port),
+    }
     log = tmp_path / "workers.log"
     with tenant_context(tenant):
         channel = post_services.publishing_channel_create(
@@ -206,9 +210,9 @@ def test_a_worker_killed_mid_send_delivers_each_post_once(
         # The send queued behind the killed one is delivered by the new worker; the killed one's
         # message comes back (late ack) but its claim is still within the lease: left alone.
         assert wait_for(lambda: delivered(1), timeout=120), second.text()[-3000:]
-        assert wait_for(lambda: "publish_send" in second.text() and "'skipped'" in second.text(), timeout=60), (
-            second.text()[-3000:]
-        )
+        assert wait_for(
+            lambda: "publish_send" in second.text() and "'skipped'" in second.text(), timeout=60
+        ), second.text()[-3000:]
         # Once the lease has passed (moved back here instead of waited for), the minute's sweep
         # queues it again: the same delivery id, which the receiver has acted on already.
         with tenant_context(tenant):
@@ -218,7 +222,9 @@ def test_a_worker_killed_mid_send_delivers_each_post_once(
         assert wait_for(lambda: delivered(2), timeout=120), second.text()[-3000:]
         with tenant_context(tenant):
             sends = list(PostSend.objects.filter(post__in=posts).order_by("pk"))
-            statuses = set(ScheduledPost.objects.filter(pk__in=[p.pk for p in posts]).values_list("status", flat=True))
+            statuses = set(
+                ScheduledPost.objects.filter(pk__in=[p.pk for p in posts]).values_list("status", flat=True)
+            )
         keys = {str(s.idempotency_key) for s in sends}
         assert set(holding.effects) == keys and set(holding.effects.values()) == {1}
         assert holding.requests[str(in_flight.idempotency_key)] == 2
