@@ -124,7 +124,7 @@ def pg_program(name: str, *, at_least: int) -> tuple[str, int]:
     if configured:
         candidates.append(str(Path(configured) / name))
     try:
-        from pgserver._commands import POSTGRES_BIN_PATH  # type: ignore[attr-defined]
+        from pgserver._commands import POSTGRES_BIN_PATH
 
         candidates.append(str(Path(POSTGRES_BIN_PATH) / name))
     except ImportError:
@@ -445,12 +445,16 @@ def _check_users(users: list[User]) -> None:
         by_email = User.objects.filter(email=user.email).first()
         if by_id is not None and by_id.email == user.email:
             continue
-        if by_id is not None or by_email is not None:
-            holder = f"user {by_id.pk} is {by_id.email}" if by_id else f"{user.email} is user {by_email.pk}"
-            raise BackupError(
-                f"user {user.pk} ({user.email}) of the archive cannot keep its id here ({holder});"
-                " tenant data and the consent ledger name users by id"
-            )
+        if by_id is not None:
+            holder = f"user {by_id.pk} is {by_id.email}"
+        elif by_email is not None:
+            holder = f"{user.email} is user {by_email.pk}"
+        else:
+            continue
+        raise BackupError(
+            f"user {user.pk} ({user.email}) of the archive cannot keep its id here ({holder});"
+            " tenant data and the consent ledger name users by id"
+        )
 
 
 def _check_domains(domains: list[Domain], slug: str, renamed: bool, replaced: Tenant | None) -> list[str]:

@@ -406,6 +406,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     without touching the database (no session, no user, no context processors): the portal page
     of `_error` would fail the same way."""
     if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        response: HttpResponse
         if request.path.startswith("/api/"):
             response = json_error(
                 503, "unavailable", "The service is briefly unavailable; try again shortly."
