@@ -6,6 +6,7 @@ user cannot reach answers 404; a capability they lack answers 403.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -16,8 +17,10 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -421,7 +424,25 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return _error(request, 400, "bad_request", "The request could not be understood.")
 
 
+# Seconds a client is asked to wait when the database is unreachable (a restart or failover).
+UNAVAILABLE_RETRY_AFTER_S = 5
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    """Django calls this inside the `except` of the failed request, so the error is at hand. A
+    database that cannot be reached (restart, failover) is a 503 the client may retry, rendered
+    without touching the database (no session, no user, no context processors): the portal page
+    of `_error` would fail the same way."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        response: HttpResponse
+        if request.path.startswith("/api/"):
+            response = json_error(
+                503, "unavailable", "The service is briefly unavailable; try again shortly."
+            )
+        else:
+            response = HttpResponse(render_to_string("portal/unavailable.html"), status=503)
+        response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_S)
+        return response
     return _error(request, 500, "server_error", "Something went wrong on our side. It has been logged.")
 
 

@@ -17,7 +17,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "413", "415", "429")
+ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "413", "415", "429", "503")
 
 
 def _flatten(detail: Any) -> dict[str, list[str]]:
@@ -112,6 +112,7 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
         "413": "Request body too large",
         "415": "Unsupported media type",
         "429": "Rate limit exceeded: see the Retry-After header",
+        "503": "The database is briefly unreachable (a restart or failover): retry after Retry-After",
     }
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
