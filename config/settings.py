@@ -159,6 +159,9 @@ CANDOR_LOGIN_MAX_FAILURES = env.int("CANDOR_LOGIN_MAX_FAILURES", default=5)
 CANDOR_LOGIN_LOCKOUT = timedelta(minutes=env.int("CANDOR_LOGIN_LOCKOUT_MINUTES", default=15))
 # Invalid API tokens per client address before the address is refused (429) for the same window.
 CANDOR_TOKEN_MAX_FAILURES = env.int("CANDOR_TOKEN_MAX_FAILURES", default=20)
+# A folder with DejaVuSans.ttf (and -Bold) for incident-report PDFs in any script; without it the
+# PDFs use a built-in Latin-1 font.
+CANDOR_PDF_FONT_DIR = env.str("CANDOR_PDF_FONT_DIR", default="/usr/share/fonts/truetype/dejavu")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)

@@ -20,7 +20,7 @@ from fpdf import FPDF
 from crisis.report import Report, duration_label, utc
 from listening.connectors.upload import csv_safe
 
-FONT_DIR = Path(getattr(settings, "CANDOR_PDF_FONT_DIR", "/usr/share/fonts/truetype/dejavu"))
+FONT_DIR = Path(settings.CANDOR_PDF_FONT_DIR)
 # En and em dash, curly quotes, ellipsis, bullet, arrow, multiplication sign.
 _PUNCTUATION = str.maketrans(
     {
