@@ -99,14 +99,22 @@ def broker_at(url: str) -> Iterator[None]:
         app._pool = None
         app.amqp._producer_pool = None
 
+    # Celery's `conf.broker_url` reads the CELERY_BROKER_URL environment variable before the setting
+    # (.ci/run exports it for the shared Redis), so both change.
+    saved_environ = os.environ.get("CELERY_BROKER_URL")
     reset()
     app.conf.broker_url = url
     app.conf.broker_transport_options = {}
+    os.environ["CELERY_BROKER_URL"] = url
     try:
         yield
     finally:
         reset()
         app.conf.broker_url, app.conf.broker_transport_options = saved
+        if saved_environ is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_environ
 
 
 class Worker:

@@ -19,8 +19,11 @@ from tests.security.openapi import spec
 METHODS = ("get", "post", "put", "patch", "delete")
 # Non-GET operations any member may call: they concern only the caller (their notifications, their
 # own tokens: revoking another's needs MANAGE, tenants.services.token_revoke), or change nothing (the
-# query editor's live count takes its expression in a POST body).
+# query editor's live count takes its expression in a POST body; the incident form's scenario
+# suggestion and its preview of the posts crisis mode would hold take the form's fields).
 WRITES_FOR_EVERY_MEMBER = {
+    ("post", "/api/v1/incidents/suggest"),
+    ("post", "/api/v1/incidents/preview"),
     ("post", "/api/v1/notifications/{id}/read"),
     ("post", "/api/v1/notifications/read-all"),
     ("delete", "/api/v1/tokens/{id}"),

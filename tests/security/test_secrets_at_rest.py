@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from django.apps import apps
-from django.db import connection
+from django.db import connection, models
 from django_tenants.utils import tenant_context
 
 from listening.models import SourceKind
@@ -18,6 +18,8 @@ SECRET_NAMES = re.compile(r"secret|token|credential|password|api_key|webhook_url
 # Hashed, not encrypted, on purpose: nobody needs them back (Django's password hasher; an API
 # token's SHA-256 digest is in `digest`, its public `prefix` finds the row).
 HASHED = {("tenants", "user", "password")}
+# Only a field that can hold a value is a secret; a secret's timestamps or flags are not.
+VALUE_FIELDS = (models.CharField, models.TextField, models.BinaryField, models.JSONField)
 
 
 def test_every_secret_field_is_encrypted():
@@ -29,6 +31,7 @@ def test_every_secret_field_is_encrypted():
             key = (model._meta.app_label, model._meta.model_name, field.name)
             if (
                 SECRET_NAMES.search(field.name)
+                and isinstance(field, VALUE_FIELDS)
                 and key not in HASHED
                 and not isinstance(field, EncryptedTextField)
             ):

@@ -34,7 +34,8 @@ def _routes(urlconf: str) -> list[str]:
 def _fill(route: str, ids: dict[str, int]) -> str:
     path = route.lstrip("^").rstrip("$")
     path = re.sub(r"\(\?P<agency_pk>[^)]*\)", str(ids["agency"]), path)
-    path = re.sub(r"\(\?P<pk>[^)]*\)", str(ids["object"]), path)
+    # Every other identifier (pk, a parent's incident_pk, a nested claim_pk) gets the object's id.
+    path = re.sub(r"\(\?P<\w+>[^)]*\)", str(ids["object"]), path)
     path = path.replace("^", "").replace("$", "").replace("\\", "")
     assert "(" not in path, f"unfilled parameter in {route}"
     return "/" + path

@@ -28,7 +28,7 @@ def test_draft_from_a_template_names_the_missing_variable_then_renders(world, ap
     holding = next(t for t in templates if t["id"] == "holding-statement")
     assert holding["missing"] == ["next_update"] and holding["variables"]["company"]["value"] == "Acme Cloud"
 
-    response = api.post(f"/api/v1/incidents/{incident_id}/statements/", {"template_id": "holding-statement"})
+    response = api.post(f"/api/v1/incidents/{incident_id}/statements", {"template_id": "holding-statement"})
     assert response.status_code == 400, response.content
     error = response.json()["error"]
     assert list(error["fields"]) == ["variables"] and "{next_update}" in error["message"]
