@@ -163,6 +163,7 @@ class ChannelSerializer(serializers.ModelSerializer):
     connector = serializers.IntegerField(
         source="publishing.pk",
         default=None,
+        allow_null=True,
         read_only=True,
         help_text="The publishing channel (connector) that posts to this channel, if any.",
     )

@@ -23,6 +23,7 @@ from tenants.models import ClientRiskSummary
 from tests.browser.conftest import SCREENSHOTS, LiveServer, open_workspace, sign_in
 from tests.browser.test_screenshots import shoot
 from tests.conftest import World
+from tests.personalization.audience import audience_clean
 
 pytestmark = pytest.mark.browser
 
@@ -48,9 +49,8 @@ def crisis_rows(committed: World) -> Iterator[World]:
             CrisisModeChange.objects.all().delete()
             Incident.objects.all().delete()
             MetricBucket.objects.all().delete()
-            ScheduledPost.objects.all().delete()
-            PublishingChannel.objects.all().delete()
             PublishingState.objects.all().delete()
+        audience_clean(committed.a)  # the posts, connectors and the audience channels they made
         ClientRiskSummary.objects.all().delete()
 
 

@@ -16,6 +16,7 @@ from personalization.post_models import PostStatus, PublishingChannel, Publishin
 from tests.browser.conftest import SCREENSHOTS, LiveServer, open_workspace, sign_in
 from tests.browser.test_screenshots import shoot
 from tests.conftest import World
+from tests.personalization.audience import audience_clean
 
 pytestmark = pytest.mark.browser
 
@@ -62,9 +63,8 @@ def week_of_posts(committed: World) -> Iterator[str]:
         yield base.date().isoformat()
     finally:
         with tenant_context(committed.a):
-            ScheduledPost.objects.all().delete()
-            PublishingChannel.objects.all().delete()
             PublishingState.objects.all().delete()
+        audience_clean(committed.a)  # the posts, connectors and the audience channels they made
 
 
 def test_calendar_shows_the_week_and_pauses_all_publishing(

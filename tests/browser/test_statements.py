@@ -13,11 +13,11 @@ from playwright.sync_api import Page, expect
 from crisis.models import Incident, Statement, StatementStatus
 from crisis.tone.check import tone_check
 from personalization import post_services
-from personalization.post_models import PublishingChannel, ScheduledPost
 from tests.browser.conftest import SCREENSHOTS, LiveServer, open_workspace, sign_in
 from tests.browser.test_screenshots import shoot
 from tests.conftest import World
 from tests.crisis.statements.conftest import make_incident
+from tests.personalization.audience import audience_clean
 
 pytestmark = [pytest.mark.browser, pytest.mark.embedder]
 
@@ -39,9 +39,8 @@ def declared(committed: World, settings) -> Iterator[int]:
     finally:
         with tenant_context(committed.a):
             Statement.objects.all().delete()  # publications go with them, then their posts
-            ScheduledPost.objects.all().delete()
-            PublishingChannel.objects.all().delete()
             Incident.objects.all().delete()
+        audience_clean(committed.a)  # the posts, connectors and the audience channels they made
 
 
 def test_a_statement_from_draft_to_published(
