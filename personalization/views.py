@@ -3,18 +3,16 @@ status, and recommendations. Views are thin: a form checks input, one selector o
 
 from __future__ import annotations
 
-from celery import chain
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ethics.selectors import active_model_version, model_version_list
-from personalization import records, selectors, services, tasks
+from personalization import records, selectors, services
 from personalization.forms import ImportForm, RecommendForm
 from personalization.models import RecommendationKind
 from tenants.access import Access, Capability
@@ -88,7 +86,7 @@ def segments_view(request: HttpRequest, access: Access) -> HttpResponse:
 @require_POST
 @tenant_page(Capability.EDIT)
 def train_view(request: HttpRequest, access: Access) -> HttpResponse:
-    transaction.on_commit(lambda: chain(tasks.train_segments.si(), tasks.train_engagement.si()).delay())
+    services.training_request()
     messages.success(request, "Training queued: segments first, then the engagement model.")
     return redirect("audience-segments")
 
