@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from crisis import agency_services, portfolio_selectors
 from tenants.access import Capability
+from tenants.api_parity import api_equivalent
 from tenants.http import client_info
 from tenants.views import _agency_access, _public_login_url
 
@@ -45,6 +46,7 @@ def portfolio_view(request: HttpRequest, agency_id: int) -> HttpResponse:
     )
 
 
+@api_equivalent("agencies_crisis_mode_pause_create", "agencies_crisis_mode_resume_create")
 @require_http_methods(["GET", "POST"])
 def agency_mode_view(request: HttpRequest, agency_id: int) -> HttpResponse:
     if not request.user.is_authenticated:

@@ -40,6 +40,7 @@ from crisis.playbooks import Role
 from crisis.scenarios import UNCLEAR
 from listening import selectors as listening_selectors
 from tenants.access import Access, Capability
+from tenants.api_parity import api_equivalent
 from tenants.http import client_info
 from tenants.views import _form_errors, tenant_page
 
@@ -145,6 +146,7 @@ def _alert_or_none(raw: Any) -> Any:
     return listening_selectors.alert_get(alert_id=int(raw))
 
 
+@api_equivalent("incidents_preview_create", "incidents_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page(Capability.EDIT)
 def declare_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -256,6 +258,7 @@ def _back(incident_id: int) -> HttpResponse:
     return redirect("crisis-incident", incident_id=incident_id)
 
 
+@api_equivalent("incidents_partial_update")
 @require_POST
 @tenant_page(Capability.EDIT)
 def incident_edit_view(request: HttpRequest, access: Access, incident_id: int) -> HttpResponse:
@@ -278,6 +281,7 @@ def incident_edit_view(request: HttpRequest, access: Access, incident_id: int) -
     return _back(incident.pk)
 
 
+@api_equivalent("incidents_roles_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def incident_role_view(request: HttpRequest, access: Access, incident_id: int) -> HttpResponse:
@@ -307,6 +311,7 @@ STATUS_ACTIONS = {
 }
 
 
+@api_equivalent("incidents_resolve_create", "incidents_close_create", "incidents_reopen_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def incident_status_view(request: HttpRequest, access: Access, incident_id: int, action: str) -> HttpResponse:
@@ -325,6 +330,7 @@ def incident_status_view(request: HttpRequest, access: Access, incident_id: int,
     return _back(incident.pk)
 
 
+@api_equivalent("incidents_tasks_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def task_add_view(request: HttpRequest, access: Access, incident_id: int) -> HttpResponse:
@@ -348,6 +354,7 @@ def task_add_view(request: HttpRequest, access: Access, incident_id: int) -> Htt
     return _back(incident.pk)
 
 
+@api_equivalent("incidents_tasks_partial_update")
 @require_POST
 @tenant_page(Capability.EDIT)
 def task_change_view(request: HttpRequest, access: Access, incident_id: int, task_id: int) -> HttpResponse:
@@ -371,6 +378,7 @@ def task_change_view(request: HttpRequest, access: Access, incident_id: int, tas
     return _back(incident.pk)
 
 
+@api_equivalent("incidents_notes_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def note_add_view(request: HttpRequest, access: Access, incident_id: int) -> HttpResponse:
@@ -458,6 +466,7 @@ def _save(request: HttpRequest, access: Access, playbook: Any, definition: dict[
     )
 
 
+@api_equivalent("playbooks_partial_update")
 @require_POST
 @tenant_page(Capability.EDIT)
 def playbook_yaml_view(request: HttpRequest, access: Access, playbook_id: int) -> HttpResponse:
@@ -475,6 +484,7 @@ def playbook_yaml_view(request: HttpRequest, access: Access, playbook_id: int) -
     return _playbook_page(request, access, playbook, yaml_form=form, edit="yaml")
 
 
+@api_equivalent("playbooks_partial_update")
 @require_POST
 @tenant_page(Capability.EDIT)
 def playbook_steps_view(request: HttpRequest, access: Access, playbook_id: int) -> HttpResponse:
@@ -502,6 +512,7 @@ def playbook_steps_view(request: HttpRequest, access: Access, playbook_id: int) 
     return _playbook_page(request, access, playbook, steps=steps, edit="steps")
 
 
+@api_equivalent("playbooks_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page(Capability.EDIT)
 def playbook_new_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -524,6 +535,7 @@ def playbook_new_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@api_equivalent("playbooks_duplicate_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def playbook_duplicate_view(request: HttpRequest, access: Access, playbook_id: int) -> HttpResponse:
@@ -533,6 +545,7 @@ def playbook_duplicate_view(request: HttpRequest, access: Access, playbook_id: i
     return redirect("crisis-playbook", playbook_id=copy.pk)
 
 
+@api_equivalent("playbooks_partial_update")
 @require_POST
 @tenant_page(Capability.EDIT)
 def playbook_active_view(request: HttpRequest, access: Access, playbook_id: int) -> HttpResponse:

@@ -19,6 +19,7 @@ from crisis import mode_selectors, mode_services
 from crisis.aftermath_models import CrisisModeScope
 from personalization.post_selectors import publishing_channel_list
 from tenants.access import Access, Capability
+from tenants.api_parity import api_equivalent
 from tenants.http import client_info
 from tenants.views import tenant_page
 
@@ -92,6 +93,7 @@ def mode_view(request: HttpRequest, access: Access) -> HttpResponse:
     return _page(request, access, preview=preview)
 
 
+@api_equivalent("crisis_mode_on_create")
 @require_POST
 @tenant_page(Capability.MANAGE)
 def mode_on_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -120,6 +122,7 @@ def _when(raw: str) -> datetime | None:
     return timezone.make_aware(value) if timezone.is_naive(value) else value
 
 
+@api_equivalent("crisis_mode_off_create")
 @require_POST
 @tenant_page(Capability.MANAGE)
 def mode_off_view(request: HttpRequest, access: Access) -> HttpResponse:

@@ -20,6 +20,7 @@ from crisis.ml.risk import MIN_TENANT_INCIDENTS, RiskModel
 from crisis.models import RiskSnapshot
 from crisis.risk_serializers import evidence_rows, risk_band
 from tenants.access import Access, Capability
+from tenants.api_parity import api_equivalent
 from tenants.http import client_info
 from tenants.views import tenant_page
 
@@ -115,6 +116,7 @@ def risk_view(request: HttpRequest, access: Access) -> HttpResponse:
     return render(request, "crisis/risk/risk.html", context)
 
 
+@api_equivalent("risk_evaluate_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def risk_evaluate_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -123,6 +125,7 @@ def risk_evaluate_view(request: HttpRequest, access: Access) -> HttpResponse:
     return redirect("portal-crisis")
 
 
+@api_equivalent("risk_settings_partial_update")
 @require_POST
 @tenant_page()
 def risk_settings_view(request: HttpRequest, access: Access) -> HttpResponse:

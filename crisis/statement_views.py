@@ -20,6 +20,7 @@ from crisis import statement_selectors as selectors
 from crisis import statement_services as services
 from crisis.models import Incident, Statement, StatementStatus
 from tenants.access import Access, Capability
+from tenants.api_parity import api_equivalent
 from tenants.models import User
 from tenants.views import tenant_page
 
@@ -69,6 +70,7 @@ def statement_list_view(request: HttpRequest, access: Access, incident_id: int) 
     )
 
 
+@api_equivalent("incidents_statements_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def statement_create_view(request: HttpRequest, access: Access, incident_id: int) -> HttpResponse:
@@ -179,6 +181,7 @@ def statement_view(request: HttpRequest, access: Access, statement_id: int) -> H
     )
 
 
+@api_equivalent("statements_partial_update")
 @require_POST
 @tenant_page(Capability.EDIT)
 def statement_edit_view(request: HttpRequest, access: Access, statement_id: int) -> HttpResponse:
@@ -195,6 +198,7 @@ def statement_edit_view(request: HttpRequest, access: Access, statement_id: int)
     return _to_editor(statement.pk, "tone")
 
 
+@api_equivalent("statements_claims_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def claim_add_view(request: HttpRequest, access: Access, statement_id: int) -> HttpResponse:
@@ -206,6 +210,7 @@ def claim_add_view(request: HttpRequest, access: Access, statement_id: int) -> H
     return _to_editor(statement.pk, "claims")
 
 
+@api_equivalent("statements_claims_partial_update")
 @require_POST
 @tenant_page(Capability.EDIT)
 def claim_verify_view(request: HttpRequest, access: Access, statement_id: int, claim_id: int) -> HttpResponse:
@@ -227,6 +232,7 @@ def _int_or_none(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
 
 
+@api_equivalent("statements_submit_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def statement_submit_view(request: HttpRequest, access: Access, statement_id: int) -> HttpResponse:
@@ -245,6 +251,7 @@ def statement_submit_view(request: HttpRequest, access: Access, statement_id: in
     return _to_editor(statement.pk, "approval")
 
 
+@api_equivalent("statements_approve_create", "statements_reject_create")
 @require_POST
 @tenant_page(Capability.APPROVE)
 def statement_decide_view(request: HttpRequest, access: Access, statement_id: int) -> HttpResponse:
@@ -265,6 +272,7 @@ def statement_decide_view(request: HttpRequest, access: Access, statement_id: in
     return _to_editor(statement.pk, "approval")
 
 
+@api_equivalent("statements_publish_create")
 @require_POST
 @tenant_page(Capability.APPROVE)
 def statement_publish_view(request: HttpRequest, access: Access, statement_id: int) -> HttpResponse:

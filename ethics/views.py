@@ -40,6 +40,7 @@ from ethics.models import ConsentAction, ConsentSource, DsrStatus, ModelStatus, 
 from ethics.retention import retention_kinds
 from personalization import records
 from tenants.access import Access, Capability
+from tenants.api_parity import api_equivalent
 from tenants.http import client_info
 from tenants.views import _form_errors, _message, tenant_page
 
@@ -58,6 +59,7 @@ def _actor(access: Access) -> str:
 # Overview, purposes, ledger ----------------------------------------------------------------------
 
 
+@api_equivalent("purposes_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def ethics_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -87,6 +89,7 @@ def ethics_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@api_equivalent("purposes_notices_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def purpose_view(request: HttpRequest, access: Access, purpose_id: int) -> HttpResponse:
@@ -117,6 +120,7 @@ def purpose_view(request: HttpRequest, access: Access, purpose_id: int) -> HttpR
     )
 
 
+@api_equivalent("consent_verify_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def ledger_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -148,6 +152,7 @@ def contacts_view(request: HttpRequest, access: Access) -> HttpResponse:
     return render(request, "ethics/contacts.html", {"tab": "contacts", "page": page})
 
 
+@api_equivalent("contacts_consents_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def contact_consent_view(request: HttpRequest, access: Access, contact_id: int) -> HttpResponse:
@@ -199,6 +204,7 @@ def contact_consent_view(request: HttpRequest, access: Access, contact_id: int) 
 # Data-subject requests -----------------------------------------------------------------------------
 
 
+@api_equivalent("dsrs_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page(Capability.MANAGE)
 def dsrs_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -248,6 +254,7 @@ def dsr_view(request: HttpRequest, access: Access, dsr_id: int) -> HttpResponse:
     )
 
 
+@api_equivalent("dsrs_send_code_create", "dsrs_verify_code_create", "dsrs_attest_create", "dsrs_run_create")
 @require_POST
 @tenant_page(Capability.MANAGE)
 def dsr_action_view(request: HttpRequest, access: Access, dsr_id: int, step: str) -> HttpResponse:
@@ -297,6 +304,7 @@ def dsr_download_view(request: HttpRequest, access: Access, dsr_id: int) -> File
 # Retention ----------------------------------------------------------------------------------------
 
 
+@api_equivalent("retention_policy_update")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def retention_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -481,6 +489,7 @@ def _model_page(
     )
 
 
+@api_equivalent("models_activate_create")
 @require_POST
 @tenant_page()
 def model_activate_view(request: HttpRequest, access: Access, version_id: int) -> HttpResponse:
@@ -505,6 +514,7 @@ def model_activate_view(request: HttpRequest, access: Access, version_id: int) -
     return _model_page(request, access, version, form)
 
 
+@api_equivalent("models_retire_create")
 @require_POST
 @tenant_page()
 def model_retire_view(request: HttpRequest, access: Access, version_id: int) -> HttpResponse:
@@ -527,6 +537,7 @@ def model_retire_view(request: HttpRequest, access: Access, version_id: int) -> 
     return _model_page(request, access, version, ActivateForm(), form)
 
 
+@api_equivalent("fairness_settings_partial_update")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def fairness_settings_view(request: HttpRequest, access: Access) -> HttpResponse:

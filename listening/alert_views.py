@@ -24,6 +24,7 @@ from listening.alert_forms import AlertRuleForm, EscalateForm
 from listening.models import AlertRule, AlertStatus
 from listening.services import alert_delivery, alerts
 from tenants.access import Access, Capability
+from tenants.api_parity import api_equivalent
 from tenants.views import _form_errors, tenant_page
 
 PAGE_SIZE = 50
@@ -85,6 +86,7 @@ def alert_view(request: HttpRequest, access: Access, alert_id: int) -> HttpRespo
 ACTIONS = {"acknowledge", "dismiss", "escalate"}
 
 
+@api_equivalent("alerts_acknowledge_create", "alerts_dismiss_create", "alerts_escalate_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def alert_action_view(request: HttpRequest, access: Access, alert_id: int, action: str) -> HttpResponse:
@@ -108,6 +110,7 @@ def alert_action_view(request: HttpRequest, access: Access, alert_id: int, actio
     return redirect(_back(request, "/listening/alerts/"))
 
 
+@api_equivalent("alert_deliveries_retry_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def delivery_retry_view(request: HttpRequest, access: Access, delivery_id: int) -> HttpResponse:
@@ -125,6 +128,7 @@ def _rule_form(request: HttpRequest, **kwargs: Any) -> AlertRuleForm:
     )
 
 
+@api_equivalent("alert_rules_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def rules_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -154,6 +158,7 @@ def rules_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@api_equivalent("alert_rules_partial_update")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def rule_edit_view(request: HttpRequest, access: Access, rule_id: int) -> HttpResponse:
@@ -188,6 +193,7 @@ def rule_edit_view(request: HttpRequest, access: Access, rule_id: int) -> HttpRe
     )
 
 
+@api_equivalent("alert_rules_destroy")
 @require_POST
 @tenant_page(Capability.EDIT)
 def rule_delete_view(request: HttpRequest, access: Access, rule_id: int) -> HttpResponse:
@@ -208,6 +214,7 @@ def bell_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@api_equivalent("notifications_read_all_create")
 @require_POST
 @tenant_page()
 def notifications_read_view(request: HttpRequest, access: Access) -> HttpResponse:

@@ -64,6 +64,7 @@ from listening.services import queries as query_services
 from listening.services import sources as source_services
 from listening.services import uploads as upload_services
 from tenants.access import Access, Capability
+from tenants.api_parity import api_equivalent
 from tenants.views import _form_errors, tenant_page
 
 PAGE_SIZE = 25
@@ -214,6 +215,7 @@ def _query_get(query_id: int) -> Query:
     return get_object_or_404(selectors.query_list(), pk=query_id)
 
 
+@api_equivalent("queries_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def queries_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -247,6 +249,7 @@ def queries_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@api_equivalent("queries_partial_update")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def query_edit_view(request: HttpRequest, access: Access, query_id: int) -> HttpResponse:
@@ -283,6 +286,7 @@ def query_edit_view(request: HttpRequest, access: Access, query_id: int) -> Http
     )
 
 
+@api_equivalent("queries_destroy")
 @require_POST
 @tenant_page(Capability.EDIT)
 def query_delete_view(request: HttpRequest, access: Access, query_id: int) -> HttpResponse:
@@ -292,6 +296,7 @@ def query_delete_view(request: HttpRequest, access: Access, query_id: int) -> Ht
     return redirect("listening-queries")
 
 
+@api_equivalent("queries_preview_create")
 @require_POST
 @tenant_page()
 def query_preview_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -318,6 +323,7 @@ def query_preview_view(request: HttpRequest, access: Access) -> HttpResponse:
 # Sources -----------------------------------------------------------------------------------------
 
 
+@api_equivalent("sources_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def sources_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -380,6 +386,7 @@ def source_view(request: HttpRequest, access: Access, source_id: int) -> HttpRes
     )
 
 
+@api_equivalent("sources_partial_update")
 @require_POST
 @tenant_page(Capability.EDIT)
 def source_active_view(request: HttpRequest, access: Access, source_id: int, active: bool) -> HttpResponse:
@@ -389,6 +396,7 @@ def source_active_view(request: HttpRequest, access: Access, source_id: int, act
     return redirect("listening-source", source_id=source.pk)
 
 
+@api_equivalent("sources_rotate_secret_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def source_rotate_view(request: HttpRequest, access: Access, source_id: int) -> HttpResponse:
@@ -420,6 +428,7 @@ def _upload_preview(job: UploadJob) -> upload_connector.UploadPreview | None:
         return None
 
 
+@api_equivalent("uploads_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def uploads_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -447,6 +456,7 @@ def uploads_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@api_equivalent("uploads_start_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def upload_view(request: HttpRequest, access: Access, upload_id: int) -> HttpResponse:
@@ -751,6 +761,7 @@ def _inbox_settings_form(data: Any = None) -> InboxSettingsForm:
     return InboxSettingsForm(data, initial=initial)
 
 
+@api_equivalent("inbox_settings_partial_update")
 @require_POST
 @tenant_page(Capability.MANAGE)
 def inbox_settings_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -796,6 +807,7 @@ def _inbox_act(
     )
 
 
+@api_equivalent("inbox_assign_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def inbox_assign_view(request: HttpRequest, access: Access, item_id: int) -> HttpResponse:
@@ -825,6 +837,7 @@ def _reply_text(request: HttpRequest) -> str:
     return str(form.cleaned_data["text"])
 
 
+@api_equivalent("inbox_draft_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def inbox_draft_view(request: HttpRequest, access: Access, item_id: int) -> HttpResponse:
@@ -836,6 +849,7 @@ def inbox_draft_view(request: HttpRequest, access: Access, item_id: int) -> Http
     )
 
 
+@api_equivalent("inbox_answer_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def inbox_answer_view(request: HttpRequest, access: Access, item_id: int) -> HttpResponse:
@@ -849,6 +863,7 @@ def inbox_answer_view(request: HttpRequest, access: Access, item_id: int) -> Htt
     )
 
 
+@api_equivalent("inbox_close_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def inbox_close_view(request: HttpRequest, access: Access, item_id: int) -> HttpResponse:
@@ -857,6 +872,7 @@ def inbox_close_view(request: HttpRequest, access: Access, item_id: int) -> Http
     )
 
 
+@api_equivalent("inbox_reopen_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def inbox_reopen_view(request: HttpRequest, access: Access, item_id: int) -> HttpResponse:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from celery import chain
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
@@ -16,7 +14,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from personalization import records, selectors, services, tasks
+from personalization import records, selectors, services
 from personalization.models import Channel, Contact, ContactImportJob, Recommendation, Segment
 from personalization.serializers import (
     ChannelSerializer,
@@ -203,8 +201,7 @@ class SegmentApi(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantApi):
     @action(detail=False, methods=["post"], url_path="train")
     def train(self, request: Request) -> Response:
         """Queue the segmentation job and then the engagement model's training (queue `ml`)."""
-        transaction.on_commit(lambda: chain(tasks.train_segments.si(), tasks.train_engagement.si()).delay())
-        return Response({"queued": ["train_segments", "train_engagement"]}, status=status.HTTP_202_ACCEPTED)
+        return Response({"queued": services.training_request()}, status=status.HTTP_202_ACCEPTED)
 
 
 class CrisisModeApi(TenantApi):

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from personalization import post_selectors, post_services, publishing
 from personalization.post_models import PauseScope, PublishingState
 from tenants.access import Access, Capability
+from tenants.api_parity import api_equivalent
 from tenants.http import client_info
 from tenants.views import tenant_page
 
@@ -98,6 +99,7 @@ def calendar_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@api_equivalent("posts_pause_all_create", "posts_resume_all_create")
 @require_POST
 @tenant_page()
 def calendar_pause_view(request: HttpRequest, access: Access, action: str) -> HttpResponse:
@@ -128,6 +130,7 @@ def _back_to_calendar(request: HttpRequest) -> HttpResponse:
     )
 
 
+@api_equivalent("posts_retry_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def calendar_retry_view(request: HttpRequest, access: Access, post_id: int) -> HttpResponse:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from celery import chain
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -318,6 +319,15 @@ def _previous_segments() -> SegmentModel | None:
     if version is None:
         return None
     return SegmentModel.from_json(model_version_artifact(version=version).decode())
+
+
+def training_request() -> list[str]:
+    """Queue the segmentation job and then the engagement model's training (queue `ml`), once the
+    caller's transaction commits. Returns the tasks queued, in order."""
+    from personalization.tasks import train_engagement, train_segments
+
+    transaction.on_commit(lambda: chain(train_segments.si(), train_engagement.si()).delay())
+    return ["train_segments", "train_engagement"]
 
 
 def segments_retrain(*, now: datetime | None = None) -> ModelVersion | None:

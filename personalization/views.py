@@ -3,21 +3,20 @@ status, and recommendations. Views are thin: a form checks input, one selector o
 
 from __future__ import annotations
 
-from celery import chain
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ethics.selectors import active_model_version, model_version_list
-from personalization import records, selectors, services, tasks
+from personalization import records, selectors, services
 from personalization.forms import ImportForm, RecommendForm
 from personalization.models import RecommendationKind
 from tenants.access import Access, Capability
+from tenants.api_parity import api_equivalent
 from tenants.views import _form_errors, tenant_page
 
 
@@ -26,6 +25,7 @@ def _require(access: Access, capability: Capability, what: str) -> None:
         raise PermissionDenied(f"{what} needs the '{capability.value}' permission.")
 
 
+@api_equivalent("contacts_import_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def audience_view(request: HttpRequest, access: Access) -> HttpResponse:
@@ -65,6 +65,7 @@ def audience_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@require_GET
 @tenant_page()
 def segments_view(request: HttpRequest, access: Access) -> HttpResponse:
     return render(
@@ -85,14 +86,16 @@ def segments_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@api_equivalent("segments_train_create")
 @require_POST
 @tenant_page(Capability.EDIT)
 def train_view(request: HttpRequest, access: Access) -> HttpResponse:
-    transaction.on_commit(lambda: chain(tasks.train_segments.si(), tasks.train_engagement.si()).delay())
+    services.training_request()
     messages.success(request, "Training queued: segments first, then the engagement model.")
     return redirect("audience-segments")
 
 
+@api_equivalent("recommendations_variants_create", "recommendations_slots_create")
 @require_http_methods(["GET", "POST"])
 @tenant_page()
 def recommendations_view(request: HttpRequest, access: Access) -> HttpResponse:

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from tenants import identity, selectors, services
 from tenants.access import Access, Capability, access_for, agency_access_for
 from tenants.api.errors import json_error
+from tenants.api_parity import api_equivalent
 from tenants.demo import replay
 from tenants.forms import (
     MemberAddForm,
@@ -158,6 +159,7 @@ def _agency_access(request: HttpRequest, agency_id: int) -> tuple[Agency, Any]:
     return Agency.objects.get(pk=agency_id), access
 
 
+@api_equivalent("agencies_tenants_create")
 @require_http_methods(["GET", "POST"])
 def agency_view(request: HttpRequest, agency_id: int) -> HttpResponse:
     """An agency's home: its clients, a form to add one (agency admins), and its audit log."""
@@ -265,6 +267,7 @@ SECTIONS = {
 }
 
 
+@require_GET
 @tenant_page()
 def overview_view(request: HttpRequest, access: Access) -> HttpResponse:
     steps = onboarding_steps(access)
@@ -295,11 +298,14 @@ def demo_outage_view(request: HttpRequest, access: Access) -> HttpResponse:
     return redirect("listening-dashboard")
 
 
+@require_GET
 @tenant_page()
 def section_view(request: HttpRequest, access: Access, section: str) -> HttpResponse:
     return render(request, "portal/section.html", {"section": SECTIONS[section], "section_key": section})
 
 
+@api_equivalent("members_create")
+@require_http_methods(["GET", "POST"])
 @tenant_page(Capability.MANAGE)
 def members_view(request: HttpRequest, access: Access) -> HttpResponse:
     form = MemberAddForm(request.POST or None, can_own=access.can(Capability.OWN))
@@ -325,6 +331,7 @@ def members_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@api_equivalent("members_partial_update")
 @require_POST
 @tenant_page(Capability.MANAGE)
 def member_role_view(request: HttpRequest, access: Access, membership_id: int) -> HttpResponse:
@@ -342,6 +349,7 @@ def member_role_view(request: HttpRequest, access: Access, membership_id: int) -
     return redirect("portal-members")
 
 
+@api_equivalent("members_destroy")
 @require_POST
 @tenant_page(Capability.MANAGE)
 def member_remove_view(request: HttpRequest, access: Access, membership_id: int) -> HttpResponse:
@@ -363,6 +371,8 @@ def _message(error: Exception) -> str:
 NEW_TOKEN_SESSION_KEY = "portal:new-token"  # noqa: S105 - a session key name
 
 
+@api_equivalent("tokens_create")
+@require_http_methods(["GET", "POST"])
 @tenant_page(Capability.MANAGE)
 def tokens_view(request: HttpRequest, access: Access) -> HttpResponse:
     """Create (POST, then redirect, so a reload cannot mint a second token) and list tokens. The new
@@ -389,6 +399,7 @@ def tokens_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@api_equivalent("tokens_destroy")
 @require_POST
 @tenant_page(Capability.MANAGE)
 def token_revoke_view(request: HttpRequest, access: Access, token_id: int) -> HttpResponse:
@@ -398,6 +409,7 @@ def token_revoke_view(request: HttpRequest, access: Access, token_id: int) -> Ht
     return redirect("portal-tokens")
 
 
+@require_GET
 @tenant_page(Capability.MANAGE)
 def audit_view(request: HttpRequest, access: Access) -> HttpResponse:
     return render(request, "portal/audit.html", {"events": selectors.audit_event_list(access=access)[:200]})

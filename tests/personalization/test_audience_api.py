@@ -250,3 +250,19 @@ def test_the_channel_list_takes_a_fixed_number_of_queries(admin, django_assert_m
         _channel(admin, name=f"Channel {i}")
     with django_assert_max_num_queries(6):
         assert len(admin.get("/api/v1/channels").json()["results"]) == 6
+
+
+def test_the_portal_button_and_the_api_queue_the_same_training(api_for, django_capture_on_commit_callbacks):
+    """Both go through `services.training_request`: the segments, then the engagement model."""
+    analyst = api_for("a_analyst")
+    with django_capture_on_commit_callbacks() as by_api:
+        answer = analyst.post("/api/v1/segments/train")
+    assert answer.status_code == 202
+    assert answer.json() == {"queued": ["train_segments", "train_engagement"]}
+    with django_capture_on_commit_callbacks() as by_portal:
+        assert analyst.client.post("/audience/segments/train/").status_code == 302
+    queued = [callback.__qualname__ for callback in (*by_api, *by_portal)]
+    assert queued == ["training_request.<locals>.<lambda>"] * 2
+    with django_capture_on_commit_callbacks() as refused:
+        assert api_for("a_viewer").post("/api/v1/segments/train").status_code == 403
+    assert refused == []
