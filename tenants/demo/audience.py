@@ -54,7 +54,7 @@ SERVICE_UPDATES = "service_updates"
 NEWSLETTER = "Customer newsletter"
 STATUS_EMAIL = "Service status emails"
 MASTODON = "Mastodon followers"
-WEEKS = 10
+WEEKS = 8
 LANGUAGES = ("en", "de", "fr", "es")
 REGIONS = (
     ("Europe", "Europe/Berlin"),
@@ -69,7 +69,7 @@ LAST = ("Schmidt", "Martin", "García", "Smith", "Rossi", "Novak", "Silva", "Tan
 
 @dataclass(frozen=True)
 class AudienceSeed:
-    contacts: int = 384  # 4 profiles x 4 languages x 3 regions x 2 (followers or not) x 4
+    contacts: int = 288  # 4 profiles x 12 (language, region) x 2 (followers or not) x 3
 
 
 @dataclass(frozen=True)
@@ -103,13 +103,20 @@ def _ascii(name: str) -> str:
 
 
 def _contact_rows(company: Company, count: int) -> list[dict[str, object]]:
-    """NDJSON rows of the contact import; the fixed cycle balances profiles, languages and regions."""
+    """NDJSON rows of the contact import. Profile changes with every row, and the pair (language,
+    region) runs through all twelve combinations every four rows (4 and 3 are coprime), so every
+    profile, and every slice of it in import order, holds each language and region alike."""
+    profiles = list(PROFILES)
     rows = []
     for i in range(count):
-        language = LANGUAGES[(i // 4) % 4]
-        region, zone = REGIONS[(i // 16) % 3]
+        combo = (i // 4) % 12
+        language = LANGUAGES[combo % 4]
+        region, zone = REGIONS[combo % 3]
+        profile = profiles[i % 4]
         kind = KINDS[(i * 5) % len(KINDS)]
         follower = (i // 48) % 2 == 0
+        # Half of the social crowd takes no email: whole slices of 96 rows, so still every language.
+        outreach = not (profile == "social_evenings" and (i // 96) % 2 == 1)
         first, last = FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)]
         row: dict[str, object] = {
             "kind": kind,
@@ -118,23 +125,23 @@ def _contact_rows(company: Company, count: int) -> list[dict[str, object]]:
             "language": language,
             "region": region,
             "time_zone": zone,
-            "attributes": {"profile": list(PROFILES)[i % 4], "company": company.name},
+            "attributes": {"profile": profile, "company": company.name},
             "consent": {
                 "personalization": "yes",
                 "analytics": "yes",
-                "outreach": "yes" if i % 9 else "no",
+                "outreach": "yes" if outreach else "no",
                 SERVICE_UPDATES: "yes" if kind in ("customer", "partner", "press") and i % 5 else "no",
             },
         }
         if follower:
-            row["handles"] = [{"network": "mastodon", "handle": f"{first.lower()}{i}@social.example"}]
+            row["handles"] = [{"network": "mastodon", "handle": f"{_ascii(first)}{i}@social.example"}]
         rows.append(row)
     return rows
 
 
-def _sends(company: Company, rng: np.random.Generator) -> list[Send]:
-    """Ten weeks of what the company sent: a weekly newsletter, product updates every other week and
-    three Mastodon posts a week, at hours that vary, so hours of the week can be compared."""
+def _sends(company: Company) -> list[Send]:
+    """Eight weeks of what the company sent: a weekly newsletter, release notes every other week and
+    two Mastodon posts a week, at hours that vary, so hours of the week can be compared."""
     sends = []
     for week in range(WEEKS):
         base = 7 * (WEEKS - week)
@@ -148,16 +155,16 @@ def _sends(company: Company, rng: np.random.Generator) -> list[Send]:
                 Send(f"update-{week}", NEWSLETTER, 3, 15, base - 3,
                      f"{product} release notes: faster start-up and new regions", "formal")
             )  # fmt: skip
-        for day, hour in ((0, (8, 12, 18)[week % 3]), (2, (20, 9, 21)[week % 3]), (4, (13, 19, 7)[week % 3])):
-            media = ("image", "video", "text")[int(rng.integers(3))]
+        for day, hour in ((0, (8, 12, 18)[week % 3]), (3, (20, 9, 21)[week % 3])):
             sends.append(
                 Send(f"social-{week}-{day}", MASTODON, day, hour, base - day,
-                     f"How teams use {product}: a short story from the community", "playful", media)
+                     f"How teams use {product}: a short story from the community", "playful",
+                     ("image", "video", "text")[(week + day) % 3])
             )  # fmt: skip
     return sends
 
 
-def _engage_probability(profile: dict[str, float], channel_kind: str, hour: int, days_ago: int) -> float:
+def _engage_rate(profile: dict[str, float], channel_kind: str, hour: int, days_ago: int) -> float:
     rate = profile[f"channel:{channel_kind}"]
     morning, evening = profile["time:morning"], profile["time:evening"]
     band = morning if 6 <= hour < 12 else evening if hour >= 18 else (morning + evening) / 2
@@ -174,12 +181,25 @@ def _send_time(send: Send, zone: str, now: datetime) -> datetime:
     return day.replace(hour=send.hour, minute=0, second=0, microsecond=0).astimezone(ZoneInfo("UTC"))
 
 
-def _history(company: Company, contacts: list[tuple[int, str, str, bool, bool]], now: datetime) -> None:
-    """Deliveries and reactions of every send, through engagement ingest, one channel at a time."""
+@dataclass(frozen=True)
+class Recipient:
+    contact_id: int
+    profile: str
+    zone: str
+    emailed: bool
+    follower: bool
+
+
+def _history(company: Company, contacts: list[Recipient], now: datetime) -> None:
+    """Deliveries and reactions of every send, through engagement ingest, one channel at a time.
+
+    Of the recipients of a send who share a profile, the profile's rate of them react: a window
+    that moves along them from send to send, so each reacts about as often as the others (the
+    import order mixes languages and regions, so the window does too); only when is drawn."""
     rng = np.random.default_rng(zlib.crc32(f"audience-{company.handle}".encode()))
     channels = {c.name: c for c in Channel.objects.filter(name__in=(NEWSLETTER, MASTODON))}
     items: dict[str, list[dict[str, object]]] = {NEWSLETTER: [], MASTODON: []}
-    for send in _sends(company, rng):
+    for index, send in enumerate(_sends(company)):
         message_upsert(
             key=f"demo-{send.key}",
             text=send.text,
@@ -188,23 +208,31 @@ def _history(company: Company, contacts: list[tuple[int, str, str, bool, bool]],
             call_to_action=True,
         )
         kind = "email" if send.channel == NEWSLETTER else "mastodon"
-        for contact_id, profile, zone, emailed, follower in contacts:
-            if not (emailed if kind == "email" else follower):
+        for profile in PROFILES:
+            group = [
+                c
+                for c in contacts
+                if c.profile == profile
+                and (c.emailed if kind == "email" else c.follower)
+                and _send_time(send, c.zone, now) < now
+            ]
+            if not group:
                 continue
-            at = _send_time(send, zone, now)
-            if at >= now:
-                continue
-            key = f"{send.key}-{contact_id}"
-            base = {"contact": contact_id, "message": f"demo-{send.key}"}
-            items[send.channel].append(
-                {**base, "kind": EngagementKind.DELIVERED, "external_id": f"{key}-d", "occurred_at": at}
-            )
-            if rng.random() < _engage_probability(PROFILES[profile], kind, send.hour, send.days_ago):
-                reaction = EngagementKind.OPENED if kind == "email" else EngagementKind.LIKED
-                later = at + timedelta(minutes=float(rng.exponential(40)))
+            reacting = round(_engage_rate(PROFILES[profile], kind, send.hour, send.days_ago) * len(group))
+            window = {(index * reacting + j) % len(group) for j in range(reacting)}
+            for position, recipient in enumerate(group):
+                at = _send_time(send, recipient.zone, now)
+                key = f"{send.key}-{recipient.contact_id}"
+                base = {"contact": recipient.contact_id, "message": f"demo-{send.key}"}
                 items[send.channel].append(
-                    {**base, "kind": reaction, "external_id": f"{key}-e", "occurred_at": later}
+                    {**base, "kind": EngagementKind.DELIVERED, "external_id": f"{key}-d", "occurred_at": at}
                 )
+                if position in window:
+                    reaction = EngagementKind.OPENED if kind == "email" else EngagementKind.LIKED
+                    later = at + timedelta(minutes=float(rng.exponential(40)))
+                    items[send.channel].append(
+                        {**base, "kind": reaction, "external_id": f"{key}-e", "occurred_at": later}
+                    )
     for name, rows in items.items():
         records.engagement_ingest(channel=channels[name], items=rows, actor="demo seed")
 
@@ -298,14 +326,11 @@ def audience_seed(*, company: Company, tenant: Tenant, seed: AudienceSeed | None
         followers = set(
             records.contact_list().filter(handles__network="mastodon").values_list("pk", flat=True)
         )
-        _history(
-            company,
-            [
-                (pk, attrs["profile"], zone, pk in outreach, pk in followers)
-                for pk, attrs, zone, _ in contacts
-            ],
-            now,
-        )
+        recipients = [
+            Recipient(pk, attrs["profile"], zone, pk in outreach, pk in followers)
+            for pk, attrs, zone, _ in contacts
+        ]
+        _history(company, recipients, now)
         # Some changed their minds since: withdrawn on the preference page (the ledger keeps both).
         by_pk = {c.pk: c for c in records.contact_list().filter(pk__in=[c[0] for c in contacts])}
         withdrawals = [
