@@ -9,8 +9,9 @@ engagement training are queued on the workers as "Retrain now" queues them.
 
 The profiles are the planted behaviour groups the segmentation tests use as well
 (`tests/personalization/synthetic.py`). Contacts are spread over the groups, languages and regions
-in a fixed cycle, so every group has the same mix of languages and regions: the bias audit then
-judges a fair demo audience, as it would a fair real one.
+in a fixed cycle, so every group has the same mix of languages and regions, and reactions are spread
+evenly within a group: the bias audits then judge a fair demo audience (and pass), as they would a
+fair real one.
 """
 
 from __future__ import annotations
