@@ -62,7 +62,7 @@ def demo_replay_step(started_at: str, speed: float, step: int, company: dict[str
         logger.exception("demo replay %s, step %d: a story action was refused", started_at, step)
     else:
         if done:
-            logger.info("demo replay %s, step %d: %s", started_at, step, ", ".join(done))
+            logger.info("demo replay %s, step %d: %s", started_at, step, done)
     if step + 1 == replay.STEPS:
         replay.replay_finished()
     return stored

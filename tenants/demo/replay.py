@@ -95,8 +95,8 @@ def replay_scene(*, replay: Replay, step: int, company: Company) -> Scene:
     )
 
 
-def replay_act(*, replay: Replay, step: int, company: Company, cast: Cast) -> list[str]:
-    """The team's actions due by the end of `step`; returns those done now (none when done before)."""
+def replay_act(*, replay: Replay, step: int, company: Company, cast: Cast) -> str | None:
+    """The team's next action due by the end of `step`; returns it (None when nothing was done)."""
     return story_advance(scene=replay_scene(replay=replay, step=step, company=company), cast=cast)
 
 

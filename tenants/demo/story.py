@@ -337,13 +337,14 @@ ACTIONS: tuple[Action, ...] = (
 )  # fmt: skip
 
 
-def story_advance(*, scene: Scene, cast: Cast) -> list[str]:
-    """Carry out, in order, every action due by the scene's minute that is not done yet; stop at the
-    first that waits (the alert). Returns the keys of the actions done by this call."""
-    done: list[str] = []
+def story_advance(*, scene: Scene, cast: Cast) -> str | None:
+    """Carry out the first action due by the scene's minute that is not done yet, unless it waits
+    (the alert). One per step: a team running late (no alert until the deadline) catches up a step
+    at a time, as people would, instead of doing everything in one instant. Returns the action's
+    key, or None when nothing was done."""
     for action in ACTIONS:
         if action.minute > scene.minute:
-            break
+            return None
         with transaction.atomic():
             scene.load()
             if scene.incident is not None:
@@ -352,11 +353,10 @@ def story_advance(*, scene: Scene, cast: Cast) -> list[str]:
                 scene.load()
             if action.done(scene):
                 continue
-            if not action.act(scene, cast):
-                break
-        done.append(action.key)
-    scene.load()
-    return done
+            acted = action.act(scene, cast)
+        scene.load()
+        return action.key if acted else None
+    return None
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,10 @@ def test_admins_of_a_demo_tenant_get_the_replay_button(demo_a, api_for):
     assert analyst.post("/demo/outage/").status_code == 403
     response = admin.post("/demo/outage/")
     assert response.status_code == 302 and response["Location"] == "/listening/dashboard/"
-    assert "A replay is running now." in admin.get("/").content.decode()
+    page = admin.get("/").content.decode()
+    assert "A replay is running now." in page
+    # Where the story is: nothing done yet, the alert first.
+    assert 'data-testid="demo-progress"' in page and "○</span> The pipeline raises an alert" in page
     assert (
         'data-testid="demo-replay"'
         not in api_for("b_admin", tenant=demo_a.b).client.get("/").content.decode()
