@@ -53,18 +53,21 @@ def demo_replay_step(started_at: str, speed: float, step: int, company: dict[str
     )
     if step + 1 < replay.STEPS:
         # Queued first: a step whose story action fails must not end the replay (the next step
-        # tries the action again, since every action due and not done is carried out).
+        # tries it again: the first action due and not done is the one carried out).
         demo_replay_step.apply_async((started_at, speed, step + 1, company), countdown=run.step_seconds)
-    stored = replay.replay_step(replay=run, step=step, company=about)
+    replay.replay_alive(replay=run, step=step)
     try:
-        done = replay.replay_act(replay=run, step=step, company=about, cast=cast_for(connection.tenant))  # type: ignore[attr-defined]
-    except (ValidationError, PermissionDenied):
-        logger.exception("demo replay %s, step %d: a story action was refused", started_at, step)
-    else:
-        if done:
-            logger.info("demo replay %s, step %d: %s", started_at, step, done)
-    if step + 1 == replay.STEPS:
-        replay.replay_finished()
+        stored = replay.replay_step(replay=run, step=step, company=about)
+        try:
+            done = replay.replay_act(replay=run, step=step, company=about, cast=cast_for(connection.tenant))  # type: ignore[attr-defined]
+        except (ValidationError, PermissionDenied):
+            logger.exception("demo replay %s, step %d: a story action was refused", started_at, step)
+        else:
+            if done:
+                logger.info("demo replay %s, step %d: %s", started_at, step, done)
+    finally:
+        if step + 1 == replay.STEPS:
+            replay.replay_finished()
     return stored
 
 

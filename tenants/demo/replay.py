@@ -104,6 +104,7 @@ RUNNING_KEY = "demo:outage-replay"
 # The latest replay, for the overview's progress list after it ended (a day is plenty for a demo).
 LAST_KEY = "demo:outage-replay:last"
 LAST_TIMEOUT = 24 * 60 * 60
+ALIVE_MARGIN_S = 120
 
 
 def replay_start(*, slug: str, speed: float = DEFAULT_SPEED) -> Replay:
@@ -126,6 +127,13 @@ def replay_start(*, slug: str, speed: float = DEFAULT_SPEED) -> Replay:
 
 def replay_running() -> bool:
     return cache.get(RUNNING_KEY) is not None
+
+
+def replay_alive(*, replay: Replay, step: int) -> None:
+    """A step runs: the replay is running for the rest of its steps, however late a busy worker runs
+    them (the key made at the start assumed an idle one), and two minutes more if the chain dies."""
+    remaining = (STEPS - step) * replay.step_seconds
+    cache.set(RUNNING_KEY, replay.started_at.isoformat(), timeout=int(remaining) + ALIVE_MARGIN_S)
 
 
 def replay_finished() -> None:

@@ -10,7 +10,8 @@ tone check flags, rewrites it until the check passes, adds and verifies its clai
 the approver approves it; the commander publishes it, resolves the incident once the mentions
 recover, reviews and resumes the held posts, and points to the report.
 
-Every action goes through the services the portal and the API call, as the demo's users (their
+Each replay step carries out at most one action: the first due by its story minute and not done
+yet. Every action goes through the services the portal and the API call, as the demo's users (their
 `Access`, built as a request builds it). The state of the story is read from what those services
 wrote (the incident named by the replay's idempotency key, its statement, crisis mode), never kept
 beside it: a step run twice (a redelivered task) finds its actions done and does nothing again, and
