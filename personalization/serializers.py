@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -45,6 +46,13 @@ def _storable_json(value: Any, depth: int = 0) -> None:
 
 
 MAX_HANDLES = 20
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    # available_timezones() walks the tz database on disk (about 26 ms): once per process, not per
+    # row of a contact import (10,000 rows spent over four minutes there).
+    return frozenset(available_timezones())
 
 
 class HandleSerializer(serializers.Serializer):
@@ -93,7 +101,7 @@ class ContactWriteSerializer(serializers.Serializer):
     attributes = serializers.DictField(required=False)
 
     def validate_time_zone(self, value: str) -> str:
-        if value not in available_timezones():
+        if value not in _time_zones():
             raise serializers.ValidationError("Not an IANA time zone (e.g. Europe/Berlin).")
         return value
 

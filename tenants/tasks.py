@@ -7,10 +7,13 @@ from typing import Any
 from celery import current_app, shared_task
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from tenants.demo import replay
 from tenants.demo.mentions import Company
+from tenants.demo.story import cast_for
 from tenants.tasking import current_schema, for_each_tenant, send_in_tenant, tenant_task
 
 logger = logging.getLogger(__name__)
@@ -48,9 +51,23 @@ def demo_replay_step(started_at: str, speed: float, step: int, company: dict[str
         competitors=tuple(company["competitors"]),
         status_url=company["status_url"],
     )
-    stored = replay.replay_step(replay=run, step=step, company=about)
     if step + 1 < replay.STEPS:
+        # Queued first: a step whose story action fails must not end the replay (the next step
+        # tries it again: the first action due and not done is the one carried out).
         demo_replay_step.apply_async((started_at, speed, step + 1, company), countdown=run.step_seconds)
+    replay.replay_alive(replay=run, step=step)
+    try:
+        stored = replay.replay_step(replay=run, step=step, company=about)
+        try:
+            done = replay.replay_act(replay=run, step=step, company=about, cast=cast_for(connection.tenant))  # type: ignore[attr-defined]
+        except (ValidationError, PermissionDenied):
+            logger.exception("demo replay %s, step %d: a story action was refused", started_at, step)
+        else:
+            if done:
+                logger.info("demo replay %s, step %d: %s", started_at, step, done)
+    finally:
+        if step + 1 == replay.STEPS:
+            replay.replay_finished()
     return stored
 
 

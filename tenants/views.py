@@ -271,6 +271,7 @@ SECTIONS = {
 @tenant_page()
 def overview_view(request: HttpRequest, access: Access) -> HttpResponse:
     steps = onboarding_steps(access)
+    demo = access.can(Capability.MANAGE) and replay.replay_available(access.tenant.slug)
     return render(
         request,
         "portal/overview.html",
@@ -278,8 +279,9 @@ def overview_view(request: HttpRequest, access: Access) -> HttpResponse:
             "sections": SECTIONS,
             "steps": steps,
             "steps_done": sum(step.done for step in steps),
-            "demo": access.can(Capability.MANAGE) and replay.replay_available(access.tenant.slug),
+            "demo": demo,
             "demo_running": replay.replay_running(),
+            "demo_progress": replay.replay_progress(access.tenant.slug) if demo else [],
         },
     )
 

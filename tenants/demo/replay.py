@@ -1,7 +1,9 @@
 """The demo's outage, replayed in accelerated time: the story's two hours of mentions (first reports,
 the surge, anger and waiting, recovery) arrive `speed` times faster than they were written, step by
 step, through the real ingest path, so enrichment, metrics, alerts and the risk score react to them
-as they would to a real outage.
+as they would to a real outage. After each step's mentions, the communication team's actions due
+by then happen (tenants.demo.story): declaring from the alert, the holding statement through tone
+check, verification and approval, publishing, resolving, resuming the held posts, the report.
 
 A replay is named by its start time and speed; each step ingests the story minutes
 `[step * STEP_MINUTES, (step + 1) * STEP_MINUTES)` with their times compressed. The story is drawn
@@ -25,6 +27,7 @@ from listening.services.ingest import mention_ingest
 from tenants.demo.companies import LISTENING
 from tenants.demo.listening import PRESS_SOURCE, SOCIAL_SOURCE
 from tenants.demo.mentions import OUTAGE_PHASES, Company, MentionWriter
+from tenants.demo.story import Cast, Progress, Scene, story_advance, story_progress
 
 STEP_MINUTES = 5
 STORY_MINUTES = OUTAGE_PHASES[-1][1]
@@ -81,7 +84,27 @@ def replay_step(*, replay: Replay, step: int, company: Company) -> int:
     return stored
 
 
+def replay_scene(*, replay: Replay, step: int, company: Company) -> Scene:
+    """The story as of the end of `step` (its minute), named by the replay's start."""
+    return Scene(
+        key=f"demo-outage:{replay.started_at.isoformat()}",
+        started_at=replay.started_at,
+        company=company,
+        minute=(step + 1) * STEP_MINUTES,
+        real_time=lambda minute: replay.real_time(timedelta(minutes=minute)),
+    )
+
+
+def replay_act(*, replay: Replay, step: int, company: Company, cast: Cast) -> str | None:
+    """The team's next action due by the end of `step`; returns it (None when nothing was done)."""
+    return story_advance(scene=replay_scene(replay=replay, step=step, company=company), cast=cast)
+
+
 RUNNING_KEY = "demo:outage-replay"
+# The latest replay, for the overview's progress list after it ended (a day is plenty for a demo).
+LAST_KEY = "demo:outage-replay:last"
+LAST_TIMEOUT = 24 * 60 * 60
+ALIVE_MARGIN_S = 120
 
 
 def replay_start(*, slug: str, speed: float = DEFAULT_SPEED) -> Replay:
@@ -95,6 +118,7 @@ def replay_start(*, slug: str, speed: float = DEFAULT_SPEED) -> Replay:
     duration = STEPS * replay.step_seconds
     if not cache.add(RUNNING_KEY, replay.started_at.isoformat(), timeout=int(duration) + 60):
         raise ValidationError("An outage replay is running in this workspace already.")
+    cache.set(LAST_KEY, {"started_at": replay.started_at.isoformat(), "speed": speed}, timeout=LAST_TIMEOUT)
     # The company travels with the task: what the story is about is the starter's to say.
     args = (replay.started_at.isoformat(), speed, 0, asdict(company))
     transaction.on_commit(lambda: demo_replay_step.delay(*args))
@@ -103,3 +127,24 @@ def replay_start(*, slug: str, speed: float = DEFAULT_SPEED) -> Replay:
 
 def replay_running() -> bool:
     return cache.get(RUNNING_KEY) is not None
+
+
+def replay_alive(*, replay: Replay, step: int) -> None:
+    """A step runs: the replay is running for the rest of its steps, however late a busy worker runs
+    them (the key made at the start assumed an idle one), and two minutes more if the chain dies."""
+    remaining = (STEPS - step) * replay.step_seconds
+    cache.set(RUNNING_KEY, replay.started_at.isoformat(), timeout=int(remaining) + ALIVE_MARGIN_S)
+
+
+def replay_finished() -> None:
+    """The last step ran: another replay may start (without waiting for the running key's timeout)."""
+    cache.delete(RUNNING_KEY)
+
+
+def replay_progress(slug: str) -> list[Progress]:
+    """Where the latest replay of this workspace's story is (empty before the first one)."""
+    last = cache.get(LAST_KEY)
+    if not last or slug not in LISTENING:
+        return []
+    replay = Replay(started_at=datetime.fromisoformat(last["started_at"]), speed=last["speed"])
+    return story_progress(scene=replay_scene(replay=replay, step=STEPS - 1, company=LISTENING[slug].company))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tenants.demo.audience import PROFILES
+
 SEGMENTS = ("0", "1", "2", "3")
 CHANNELS = ("email", "mastodon")
 TONES = ("neutral", "empathetic", "urgent")
@@ -46,20 +48,6 @@ def sends(
     )
     frame["engagements"] = rng.poisson(true_rate(frame) * frame["exposures"].to_numpy())
     return frame
-
-
-# Behaviour profiles of planted contact groups: engagement rates per channel and time band, days
-# since the last engagement, engagements per month.
-PROFILES: dict[str, dict[str, float]] = {
-    "email_mornings": {"channel:email": 0.30, "channel:mastodon": 0.02, "time:morning": 0.25,
-                       "time:evening": 0.03, "recency_days": 5, "frequency_per_month": 8},
-    "social_evenings": {"channel:email": 0.03, "channel:mastodon": 0.25, "time:morning": 0.02,
-                        "time:evening": 0.30, "recency_days": 3, "frequency_per_month": 12},
-    "lapsed": {"channel:email": 0.04, "channel:mastodon": 0.03, "time:morning": 0.04,
-               "time:evening": 0.04, "recency_days": 90, "frequency_per_month": 0.5},
-    "press_night_owls": {"channel:email": 0.15, "channel:mastodon": 0.20, "time:morning": 0.01,
-                         "time:evening": 0.08, "recency_days": 1, "frequency_per_month": 30},
-}  # fmt: skip
 
 
 def contacts(

@@ -12,7 +12,8 @@ from tenants.services import tenant_url
 class Command(BaseCommand):
     help = (
         "Replay the demo's service outage in a demo tenant, in accelerated time, on the workers: "
-        "mentions rise and turn negative, and the pipeline (alerts, risk) reacts as to a real one."
+        "mentions rise and turn negative, the pipeline (alerts, risk) reacts as to a real one, and the "
+        "demo users declare the incident, get a holding statement approved and published, and resolve it."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -36,5 +37,6 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Outage replay started in {tenant.name}: two hours of the story in {minutes:.0f} minutes.\n"
                 f"  Watch it on {tenant_url(tenant, '/listening/dashboard/')}"
+                f" and {tenant_url(tenant, '/crisis/incidents/')}"
             )
         )

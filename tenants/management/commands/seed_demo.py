@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
+from tenants.demo.audience import audience_seed
 from tenants.demo.companies import LISTENING
 from tenants.demo.listening import listening_seed
 from tenants.models import Agency, Membership, Role, Tenant, User
@@ -39,8 +40,13 @@ class Command(BaseCommand):
         for tenant in tenants:
             with tenant_context(tenant):
                 stored = listening_seed(LISTENING[tenant.slug])
+                contacts = audience_seed(company=LISTENING[tenant.slug].company, tenant=tenant)
             if stored:
                 self.stdout.write(f"  {tenant.name}: {stored} past mentions queued for enrichment")
+            if contacts:
+                self.stdout.write(
+                    f"  {tenant.name}: {contacts} contacts with their engagement; training queued"
+                )
         self.stdout.write(self.style.SUCCESS("demo ready:"))
         for tenant in tenants:
             self.stdout.write(f"  {tenant.name}: {tenant_url(tenant)}")
