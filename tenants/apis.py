@@ -14,11 +14,14 @@ from tenants import selectors, services
 from tenants.access import Access, AgencyAccess, Capability, roles_by_tenant, token_tenant_ids
 from tenants.api.base import AccountApi, AgencyApi, TenantApi
 from tenants.api.errors import error_body
+from tenants.demo import replay
 from tenants.filters import AuditEventFilter, MemberFilter, TenantFilter, TokenFilter
 from tenants.http import ClientInfo
 from tenants.models import Agency, ApiToken, AuditEvent, Membership, Tenant, User
 from tenants.serializers import (
     AuditEventSerializer,
+    DemoReplaySerializer,
+    DemoReplayStartSerializer,
     MemberCreateSerializer,
     MemberSerializer,
     MemberUpdateSerializer,
@@ -244,3 +247,36 @@ class AgencyTokenApi(mixins.ListModelMixin, AgencyApi):
             agency=Agency.objects.get(pk=self.agency_access.agency_id),
             client=self.client,
         )
+
+
+def _demo_body(slug: str) -> dict[str, Any]:
+    latest = replay.replay_latest()
+    return {
+        "running": replay.replay_running(),
+        "started_at": latest.started_at if latest else None,
+        "speed": latest.speed if latest else None,
+        "ends_at": latest.ends_at if latest else None,
+        "progress": [{"milestone": p.label, "done": p.done} for p in replay.replay_progress(slug)],
+    }
+
+
+class DemoOutageApi(TenantApi):
+    """The demo workspaces' outage replay (what the overview's "Replay the outage" button starts):
+    its story's mentions arrive through ingest and the team's actions through the crisis services,
+    on the workers. Other workspaces answer 400."""
+
+    capabilities = {"list": Capability.VIEW, "create": Capability.MANAGE}
+
+    @extend_schema(responses=DemoReplaySerializer, operation_id="v1_demo_outage_state")
+    def list(self, request: Request) -> Response:
+        """Whether a replay runs, and the latest replay's milestones."""
+        return Response(DemoReplaySerializer(_demo_body(self.access.tenant.slug)).data)
+
+    @extend_schema(request=DemoReplayStartSerializer, responses={202: DemoReplaySerializer})
+    def create(self, request: Request) -> Response:
+        """Start the replay; refused while one runs and outside the demo workspaces."""
+        data = DemoReplayStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        replay.replay_start(slug=self.access.tenant.slug, speed=data.validated_data["speed"])
+        body = DemoReplaySerializer(_demo_body(self.access.tenant.slug)).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)

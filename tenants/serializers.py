@@ -139,3 +139,25 @@ class MeSerializer(serializers.Serializer):
     tenants = MeTenantSerializer(many=True)
     agencies = MeAgencySerializer(many=True)
     token = TokenSerializer(allow_null=True)
+
+
+class DemoReplayStartSerializer(serializers.Serializer):
+    speed = serializers.FloatField(
+        default=30.0,
+        min_value=1.0,
+        max_value=300.0,
+        help_text="How many times faster than real time the story's two hours run (30: four minutes).",
+    )
+
+
+class DemoProgressSerializer(serializers.Serializer):
+    milestone = serializers.CharField()
+    done = serializers.BooleanField()
+
+
+class DemoReplaySerializer(serializers.Serializer):
+    running = serializers.BooleanField(help_text="A replay is running in this workspace now.")
+    started_at = serializers.DateTimeField(allow_null=True)
+    speed = serializers.FloatField(allow_null=True)
+    ends_at = serializers.DateTimeField(allow_null=True, help_text="When the story's last step is due.")
+    progress = DemoProgressSerializer(many=True, help_text="The latest replay's milestones, in order.")

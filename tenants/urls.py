@@ -9,6 +9,7 @@ tenant_router.register("me", apis.TenantMeApi, basename="me")
 tenant_router.register("members", apis.MemberApi, basename="member")
 tenant_router.register("tokens", apis.TokenApi, basename="token")
 tenant_router.register("audit-events", apis.AuditEventApi, basename="audit-event")
+tenant_router.register("demo/outage", apis.DemoOutageApi, basename="demo-outage")
 
 public_router = SimpleRouter(trailing_slash=False)
 public_router.register("me", apis.PublicMeApi, basename="account-me")

@@ -286,17 +286,23 @@ def overview_view(request: HttpRequest, access: Access) -> HttpResponse:
     )
 
 
+@api_equivalent("demo_outage_create")
 @require_POST
 @tenant_page(Capability.MANAGE)
 def demo_outage_view(request: HttpRequest, access: Access) -> HttpResponse:
-    """Replay the demo's outage (demo tenants only): the dashboard shows it arrive."""
+    """Replay the demo's outage (demo tenants only) at the chosen pace: the dashboard shows it arrive."""
     try:
-        started = replay.replay_start(slug=access.tenant.slug)
+        speed = float(request.POST.get("speed") or replay.DEFAULT_SPEED)
+    except ValueError:
+        speed = float("nan")  # refused by the replay's range check, with its message
+    try:
+        started = replay.replay_start(slug=access.tenant.slug, speed=speed)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("portal-overview")
-    minutes = replay.STORY_MINUTES / started.speed
-    messages.success(request, f"The outage replay started: two hours of the story in {minutes:.0f} minutes.")
+    seconds = (started.ends_at - started.started_at).total_seconds()
+    pace = f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} seconds"
+    messages.success(request, f"The outage replay started: two hours of the story in {pace}.")
     return redirect("listening-dashboard")
 
 

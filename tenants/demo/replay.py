@@ -48,6 +48,10 @@ class Replay:
     def step_seconds(self) -> float:
         return STEP_MINUTES * 60 / self.speed
 
+    @property
+    def ends_at(self) -> datetime:
+        return self.started_at + timedelta(seconds=STEPS * self.step_seconds)
+
 
 def replay_company(slug: str) -> Company:
     if not replay_available(slug):
@@ -141,10 +145,17 @@ def replay_finished() -> None:
     cache.delete(RUNNING_KEY)
 
 
+def replay_latest() -> Replay | None:
+    """This workspace's latest replay (kept a day), or None."""
+    last = cache.get(LAST_KEY)
+    if not last:
+        return None
+    return Replay(started_at=datetime.fromisoformat(last["started_at"]), speed=last["speed"])
+
+
 def replay_progress(slug: str) -> list[Progress]:
     """Where the latest replay of this workspace's story is (empty before the first one)."""
-    last = cache.get(LAST_KEY)
-    if not last or slug not in LISTENING:
+    replay = replay_latest()
+    if replay is None or slug not in LISTENING:
         return []
-    replay = Replay(started_at=datetime.fromisoformat(last["started_at"]), speed=last["speed"])
     return story_progress(scene=replay_scene(replay=replay, step=STEPS - 1, company=LISTENING[slug].company))

@@ -49,8 +49,6 @@ EXCEPTIONS = {
     "django.contrib.auth.views.PasswordResetConfirmView": SIGNING_IN,
     "ethics.views.preferences_view": "the contact's own page behind a signed link, not a member's portal; "
     "members record the same consent through contacts_consents_create",
-    "tenants.views.demo_outage_view": "replays the demo's outage on demo workspaces only: a presentation "
-    "aid (scripted with `manage.py demo_outage`), not a product action",
 }
 
 

@@ -153,6 +153,8 @@ def test_admins_of_a_demo_tenant_get_the_replay_button(demo_a, api_for):
     assert 'data-testid="demo-replay"' in admin.get("/").content.decode()
     assert 'data-testid="demo-replay"' not in analyst.get("/").content.decode()
     assert analyst.post("/demo/outage/").status_code == 403
+    refused = admin.post("/demo/outage/", {"speed": "fast"}, follow=True)
+    assert "Replay between 1x and 300x real time." in refused.content.decode()
     response = admin.post("/demo/outage/")
     assert response.status_code == 302 and response["Location"] == "/listening/dashboard/"
     page = admin.get("/").content.decode()
@@ -210,3 +212,29 @@ def test_the_replay_runs_step_by_step_on_the_workers(celery_worker, committed, m
             Channel.objects.filter(name=STATUS_EMAIL).delete()
             PublishingState.objects.all().delete()
         cache.delete(RUNNING_KEY)
+
+
+@pytest.mark.django_db
+def test_the_replay_through_the_api(demo_a, api_for, django_capture_on_commit_callbacks):
+    viewer, admin = api_for("a_viewer"), api_for("a_admin", scope="write")
+    assert viewer.get("/api/v1/demo/outage").json() == {
+        "running": False,
+        "started_at": None,
+        "speed": None,
+        "ends_at": None,
+        "progress": [],
+    }
+    assert viewer.post("/api/v1/demo/outage", {"speed": 300}).status_code == 403
+    refused = admin.post("/api/v1/demo/outage", {"speed": 1000})
+    assert refused.status_code == 400 and "speed" in refused.json()["error"]["fields"]
+    assert admin.post("/api/v1/demo/outage", {"speed": "fast"}).status_code == 400
+    with django_capture_on_commit_callbacks() as queued:
+        started = admin.post("/api/v1/demo/outage", {"speed": 120})
+    assert started.status_code == 202 and len(queued) == 1
+    body = started.json()
+    assert body["running"] and body["speed"] == 120
+    assert body["progress"][0] == {"milestone": "The pipeline raises an alert", "done": False}
+    assert admin.post("/api/v1/demo/outage", {}).status_code == 400  # one replay at a time
+    other = api_for("b_admin", tenant=demo_a.b, scope="write", tenants=[demo_a.b])
+    assert "no demo data" in other.post("/api/v1/demo/outage", {}).json()["error"]["message"]
+    assert other.get("/api/v1/demo/outage").json()["running"] is False  # per workspace
