@@ -6,25 +6,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django_tenants.utils import tenant_context
 
-from crisis.aftermath_models import CrisisModeSwitch
-from crisis.mode_selectors import crisis_mode_state
-from crisis.models import Incident, IncidentStatus, StatementStatus, TimelineEntry
-from listening.models import AlertRule, Mention, Query, Source, SourceKind
-from listening.services.metrics import metrics_rebuild
-from listening.services.sources import source_create
-from personalization.models import Channel, CrisisModeChange
-from personalization.post_models import ConnectorKind, PublishingChannel, PublishingState, ScheduledPost
-from personalization.post_services import publishing_channel_create
-from tenants.demo.audience import STATUS_EMAIL
+from listening.models import AlertRule, Mention, Query, Source
 from tenants.demo.companies import LISTENING
-from tenants.demo.listening import PRESS_SOURCE, SOCIAL_SOURCE, ListeningSeed, listening_seed
+from tenants.demo.listening import ListeningSeed, listening_seed
 from tenants.demo.mentions import PRESS, Company, MentionWriter
 from tenants.demo.replay import (
-    RUNNING_KEY,
     STEPS,
     STORY_MINUTES,
     Replay,
@@ -33,8 +22,6 @@ from tenants.demo.replay import (
     replay_step,
     replay_story,
 )
-from tenants.demo.story import REPORT_NOTE
-from tests.conftest import wait_for
 
 ACME = Company(
     name="Acme Cloud",
@@ -165,53 +152,6 @@ def test_admins_of_a_demo_tenant_get_the_replay_button(demo_a, api_for):
         'data-testid="demo-replay"'
         not in api_for("b_admin", tenant=demo_a.b).client.get("/").content.decode()
     )
-
-
-@pytest.mark.worker
-def test_the_replay_runs_step_by_step_on_the_workers(celery_worker, committed, monkeypatch):
-    """The mentions and the team's story on the worker, at the fastest speed. The tenant has no alert
-    rules, so the story declares by hand at its deadline; its statement goes to an email channel
-    nobody in this tenant consented to (nothing is sent)."""
-    monkeypatch.setitem(LISTENING, committed.a.slug, ListeningSeed(ACME, days=0, per_day=0))
-    with tenant_context(committed.a):
-        sources = [
-            source_create(name=name, kind=SourceKind.API).source for name in (SOCIAL_SOURCE, PRESS_SOURCE)
-        ]
-        publishing_channel_create(name=STATUS_EMAIL, kind=ConnectorKind.EMAIL, consent_purpose="outreach")
-        run = replay_start(slug=committed.a.slug, speed=300)
-    story = replay_story(replay=run, company=ACME)
-
-    def replayed() -> int:
-        with tenant_context(committed.a):
-            return Mention.objects.filter(source__in=sources).count()
-
-    def finished() -> bool:
-        with tenant_context(committed.a):
-            return not replay_running()
-
-    try:
-        assert wait_for(finished, 240), (replayed(), len(story), celery_worker.read_text()[-3000:])
-        assert replayed() == len(story)
-        with tenant_context(committed.a):
-            incident = Incident.objects.get()
-            assert incident.status == IncidentStatus.RESOLVED and not crisis_mode_state().on
-            assert incident.statements.get().status == StatementStatus.PUBLISHED
-            assert TimelineEntry.objects.filter(incident=incident, text__startswith=REPORT_NOTE).exists()
-    finally:
-        # A chain still running when this fails stops at its last step.
-        wait_for(finished, 120)
-        with tenant_context(committed.a):
-            Mention.objects.filter(source__in=sources).delete()
-            Source.objects.filter(pk__in=[s.pk for s in sources]).delete()
-            metrics_rebuild(start=story[0].posted_at, end=story[-1].posted_at + timedelta(minutes=5))
-            CrisisModeSwitch.objects.all().delete()
-            CrisisModeChange.objects.all().delete()
-            Incident.objects.all().delete()
-            ScheduledPost.objects.all().delete()
-            PublishingChannel.objects.all().delete()
-            Channel.objects.filter(name=STATUS_EMAIL).delete()
-            PublishingState.objects.all().delete()
-        cache.delete(RUNNING_KEY)
 
 
 @pytest.mark.django_db
