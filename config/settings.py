@@ -298,6 +298,9 @@ LISTENING_ENRICH_BATCH = env.int("LISTENING_ENRICH_BATCH", default=128)
 # Emerging topics cluster this window (compared with the one before it), sampled down to the cap.
 LISTENING_TOPICS_WINDOW = timedelta(hours=env.int("LISTENING_TOPICS_WINDOW_HOURS", default=24))
 LISTENING_TOPICS_SAMPLE_CAP = env.int("LISTENING_TOPICS_SAMPLE_CAP", default=20_000)
+# The metrics API keeps its bucket reads this long under the tenant's metrics version, which every
+# bucket change replaces (listening.selectors_metrics); 0 reads the buckets every time.
+LISTENING_METRICS_CACHE_SECONDS = env.int("LISTENING_METRICS_CACHE_SECONDS", default=30)
 
 # Ethics ------------------------------------------------------------------------------------------
 # Preference-page requests per client address per minute (the page needs no account).
