@@ -11,7 +11,8 @@ The API's reads (`cached=True`) keep their rows in the configured cache for
 buckets sets a new version (listening.services.metrics), so a change is seen by the next read and
 the time limit only bounds writes made around the services (a restore, hand-written SQL). Many
 readers of one live dashboard ask for the same steps (a range's first step is floored to its
-grid), so they share one read per version."""
+grid), so they share one read per version. Only slow reads are kept (`KEEP_READS_FROM_S`): a
+quick one costs less to redo than to store."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from time import perf_counter
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -40,6 +42,9 @@ MAX_STEPS = 20_000
 # The cache key function adds the schema; the tenant's id is in the key too, so a tenant created
 # later under a dropped tenant's schema name never reads what the dropped one cached.
 VERSION_KEY = "listening:metrics-version:{tenant_id}"
+# Only reads at least this slow are kept: storing one costs about a millisecond (more on the file
+# cache), which a read of a few hundred bucket rows does not save.
+KEEP_READS_FROM_S = 0.005
 ROWS_KEY = "listening:metrics:{tenant_id}:{version}:{digest}"
 
 logger = logging.getLogger(__name__)
@@ -173,7 +178,8 @@ def metrics_version_key(tenant_id: int) -> str:
 
 def _rows(sql: str, params: Sequence[Any], *, cached: bool, identity: Sequence[Any]) -> list[tuple[Any, ...]]:
     """The bucket query's rows, from the cache when `cached` and a read of the same query under
-    the tenant's current metrics version is there. `identity` stands for the parameters in the
+    the tenant's current metrics version is there (a read is kept when it took at least
+    KEEP_READS_FROM_S). `identity` stands for the parameters in the
     key (it must determine them: hashing hundreds of step boundaries would cost more than the
     query). A cache that fails is skipped, not fatal."""
     tenant_id = current_tenant_id() if cached else None
@@ -195,10 +201,11 @@ def _rows(sql: str, params: Sequence[Any], *, cached: bool, identity: Sequence[A
             key = hit = None
         if hit is not None:
             return list(hit)
+    started = perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = [tuple(row) for row in cursor.fetchall()]
-    if key is not None:
+    if key is not None and perf_counter() - started >= KEEP_READS_FROM_S:
         try:
             cache.set(key, rows, timeout=timeout)
         except Exception:

@@ -38,6 +38,13 @@ def _mention(source: Source, external_id: str, text: str, posted_at: datetime) -
     return ids
 
 
+@pytest.fixture(autouse=True)
+def _keep_every_read():
+    """The test data is small, so every read is quick: keep them all, as slow reads are kept."""
+    with mock.patch("listening.selectors_metrics.KEEP_READS_FROM_S", 0):
+        yield
+
+
 @pytest.fixture
 def feed(world):
     with tenant_context(world.a):
