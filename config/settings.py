@@ -162,6 +162,9 @@ CANDOR_TOKEN_MAX_FAILURES = env.int("CANDOR_TOKEN_MAX_FAILURES", default=20)
 # A folder with DejaVuSans.ttf (and -Bold) for incident-report PDFs in any script; without it the
 # PDFs use a built-in Latin-1 font.
 CANDOR_PDF_FONT_DIR = env.str("CANDOR_PDF_FONT_DIR", default="/usr/share/fonts/truetype/dejavu")
+# Sessions are read from the cache (Redis in production) and written through to the database:
+# a portal request then costs no session query. Signing out deletes both.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
@@ -295,6 +298,9 @@ LISTENING_ENRICH_BATCH = env.int("LISTENING_ENRICH_BATCH", default=128)
 # Emerging topics cluster this window (compared with the one before it), sampled down to the cap.
 LISTENING_TOPICS_WINDOW = timedelta(hours=env.int("LISTENING_TOPICS_WINDOW_HOURS", default=24))
 LISTENING_TOPICS_SAMPLE_CAP = env.int("LISTENING_TOPICS_SAMPLE_CAP", default=20_000)
+# The metrics API keeps its bucket reads this long under the tenant's metrics version, which every
+# bucket change replaces (listening.selectors_metrics); 0 reads the buckets every time.
+LISTENING_METRICS_CACHE_SECONDS = env.int("LISTENING_METRICS_CACHE_SECONDS", default=30)
 
 # Ethics ------------------------------------------------------------------------------------------
 # Preference-page requests per client address per minute (the page needs no account).

@@ -10,7 +10,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -142,10 +142,6 @@ RANGE_PARAMETERS = [
 ]
 
 
-def _point(point: MetricPoint) -> dict[str, Any]:
-    return {"start": point.start, **{f: getattr(point, f) for f in POINT_FIELDS}}
-
-
 def _share(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
@@ -196,24 +192,25 @@ class MetricsApi(TenantApi):
             group_by=None if group_by == "sentiment" else group_by,
             tz=v["tz"],
             include=list(known),
+            cached=True,
         )
         series = _series(grouped, group_by, known)
-        first = next(iter(series))["points"] if series else []
+        first = series[0][2] if series else []
         body = {
             "resolution": v["resolution"],
             "tz": v["tz"].key,
             "group_by": group_by,
-            "start": first[0]["start"] if first else v["start"],
-            "end": (first[-1]["start"] + RESOLUTIONS[v["resolution"]]) if first else v["end"],
-            "series": series,
+            "start": first[0].start if first else v["start"],
+            "end": (first[-1].start + RESOLUTIONS[v["resolution"]]) if first else v["end"],
+            "series": _series_json(series, sentiment=group_by == "sentiment"),
         }
         fields = ("volume",) if group_by == "sentiment" else POINT_FIELDS
 
         def table() -> CsvTable:
             rows = (
-                [s["key"], s["label"], p["start"].isoformat(), *(p[f] for f in fields)]
-                for s in series
-                for p in s["points"]
+                [key, label, p.start.isoformat(), *_values(p, key if group_by == "sentiment" else None)]
+                for key, label, points in series
+                for p in points
             )
             return CsvTable("timeseries.csv", ["series", "label", "start", *fields], rows)
 
@@ -228,7 +225,12 @@ class MetricsApi(TenantApi):
         filters = MetricFilters(source_id=v["filters"].source_id, lang=v["filters"].lang)
         known = list(selectors.query_list().only("id", "name", "kind"))
         totals = metric_totals(
-            start=v["start"], end=v["end"], filters=filters, group_by="query", keys=[str(q.pk) for q in known]
+            start=v["start"],
+            end=v["end"],
+            filters=filters,
+            group_by="query",
+            keys=[str(q.pk) for q in known],
+            cached=True,
         )
         whole = sum(t.volume for t in totals.values())
         rows: list[dict[str, Any]] = []
@@ -307,7 +309,12 @@ class MetricsApi(TenantApi):
         v = self._valid(RangeSerializer)
         names = {str(pk): name for pk, name in Source.objects.values_list("id", "name")}
         totals = metric_totals(
-            start=v["start"], end=v["end"], filters=v["filters"], group_by="source", keys=list(names)
+            start=v["start"],
+            end=v["end"],
+            filters=v["filters"],
+            group_by="source",
+            keys=list(names),
+            cached=True,
         )
         return self._breakdown(v, totals, "source", lambda key: names.get(key, key))
 
@@ -316,7 +323,9 @@ class MetricsApi(TenantApi):
     def languages(self, request: Request) -> Response:
         """Mentions per detected language over the range (`""`: not recognised)."""
         v = self._valid(RangeSerializer)
-        totals = metric_totals(start=v["start"], end=v["end"], filters=v["filters"], group_by="lang")
+        totals = metric_totals(
+            start=v["start"], end=v["end"], filters=v["filters"], group_by="lang", cached=True
+        )
         return self._breakdown(v, totals, "lang", lambda key: key or "unknown")
 
     def _breakdown(
@@ -353,22 +362,53 @@ def _known(group_by: str | None) -> dict[str, str]:
     return {}
 
 
+Series = list[tuple[str, str, list[MetricPoint]]]
+
+
 def _series(
     grouped: dict[str | None, list[MetricPoint]], group_by: str | None, known: dict[str, str]
-) -> list[dict[str, Any]]:
+) -> Series:
+    """(key, label, points) per series; a sentiment series shows that sentiment's count."""
     if group_by is None:
-        return [{"key": "all", "label": "All mentions", "points": [_point(p) for p in grouped[None]]}]
+        return [("all", "All mentions", grouped[None])]
     if group_by == "sentiment":
-        return [
-            {
-                "key": sentiment,
-                "label": sentiment.capitalize(),
-                "points": [{"start": p.start, "volume": getattr(p, sentiment)} for p in grouped[None]],
-            }
-            for sentiment in SENTIMENTS
-        ]
+        return [(sentiment, sentiment.capitalize(), grouped[None]) for sentiment in SENTIMENTS]
     labels = known or {key: key or "unknown" for key in sorted(k or "" for k in grouped)}
-    return [
-        {"key": key, "label": label, "points": [_point(p) for p in grouped[key]]}
-        for key, label in labels.items()
-    ]
+    return [(key, label, grouped[key]) for key, label in labels.items()]
+
+
+def _values(point: MetricPoint, sentiment: str | None) -> tuple[int, ...]:
+    if sentiment is not None:
+        return (getattr(point, sentiment),)
+    return (point.volume, point.positive, point.neutral, point.negative, point.reach)
+
+
+def _json_time(moment: datetime) -> str:
+    """A datetime as DRF's JSON encoder writes it (ECMA 262; UTC as `Z`)."""
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _series_json(series: Series, *, sentiment: bool) -> list[dict[str, Any]]:
+    """The series as the JSON answer lists them. Every series has the same steps, so each step's
+    start is formatted once (with hundreds of points per series, the encoder's per-datetime
+    fallback was a good part of the request)."""
+    starts = [_json_time(p.start) for p in series[0][2]] if series else []
+    out = []
+    for key, label, points in series:
+        if sentiment:
+            rows = [{"start": t, "volume": getattr(p, key)} for t, p in zip(starts, points, strict=True)]
+        else:
+            rows = [
+                {
+                    "start": t,
+                    "volume": p.volume,
+                    "positive": p.positive,
+                    "neutral": p.neutral,
+                    "negative": p.negative,
+                    "reach": p.reach,
+                }
+                for t, p in zip(starts, points, strict=True)
+            ]
+        out.append({"key": key, "label": label, "points": rows})
+    return out

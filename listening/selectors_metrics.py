@@ -4,26 +4,50 @@ midnight in a time zone), totals over a range, and the breakdowns the dashboard 
 Every mention is counted at three grains (5 min, hour, UTC day; listening.services.metrics), so a
 read picks the coarsest grain whose buckets fit exactly inside its steps: a year of UTC days reads
 day rows, days in Europe/Berlin read hour rows, steps in Asia/Kolkata (+05:30) read 5-minute rows.
-PostgreSQL's `width_bucket` over the step boundaries does the grouping, in one query."""
+PostgreSQL's `width_bucket` over the step boundaries does the grouping, in one query.
+
+The API's reads (`cached=True`) keep their rows in the configured cache for
+`LISTENING_METRICS_CACHE_SECONDS`, under the tenant's metrics version: every service that changes
+buckets sets a new version (listening.services.metrics), so a change is seen by the next read and
+the time limit only bounds writes made around the services (a restore, hand-written SQL). Many
+readers of one live dashboard ask for the same steps (a range's first step is floored to its
+grid), so they share one read per version. Only slow reads are kept (`KEEP_READS_FROM_S`): a
+quick one costs less to redo than to store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from time import perf_counter
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef
 
 from listening.models import Mention, MetricGrain, Query, QueryMatch, Source
+from tenants.models import Tenant
 
 GroupBy = Literal["query", "source", "lang"]
 GRAINS = (MetricGrain.DAY, MetricGrain.HOUR, MetricGrain.MINUTES_5)  # coarsest first
 FINEST = timedelta(seconds=MetricGrain.MINUTES_5)
 DAY = timedelta(days=1)
 MAX_STEPS = 20_000
+# The cache key function adds the schema; the tenant's id is in the key too, so a tenant created
+# later under a dropped tenant's schema name never reads what the dropped one cached.
+VERSION_KEY = "listening:metrics-version:{tenant_id}"
+# Only reads at least this slow are kept: storing one costs about a millisecond (more on the file
+# cache), which a read of a few hundred bucket rows does not save.
+KEEP_READS_FROM_S = 0.005
+ROWS_KEY = "listening:metrics:{tenant_id}:{version}:{digest}"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,10 @@ def metric_steps(
     return [first + i * step for i in range(count + 1)]
 
 
+def _zone_key(tz: ZoneInfo | None) -> str:
+    return tz.key if tz is not None else "UTC"
+
+
 def _grain(bounds: Iterable[datetime]) -> int:
     epochs = [int(b.timestamp()) for b in bounds]
     for grain in GRAINS:
@@ -133,6 +161,58 @@ def _conditions(
     return " AND ".join(sql), params
 
 
+def current_tenant_id() -> int | None:
+    """The id of the tenant the connection is on: from the Tenant that routing or tenant_context
+    set, else (a bare schema_context) looked up by schema name; None on the public schema."""
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(getattr(tenant, "pk", None), int):
+        return int(tenant.pk)  # type: ignore[union-attr]
+    if connection.schema_name == settings.PUBLIC_SCHEMA_NAME:  # type: ignore[attr-defined]
+        return None
+    return Tenant.objects.filter(schema_name=connection.schema_name).values_list("pk", flat=True).first()  # type: ignore[attr-defined]
+
+
+def metrics_version_key(tenant_id: int) -> str:
+    return VERSION_KEY.format(tenant_id=tenant_id)
+
+
+def _rows(sql: str, params: Sequence[Any], *, cached: bool, identity: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The bucket query's rows, from the cache when `cached` and a read of the same query under
+    the tenant's current metrics version is there (a read is kept when it took at least
+    KEEP_READS_FROM_S). `identity` stands for the parameters in the
+    key (it must determine them: hashing hundreds of step boundaries would cost more than the
+    query). A cache that fails is skipped, not fatal."""
+    tenant_id = current_tenant_id() if cached else None
+    timeout = settings.LISTENING_METRICS_CACHE_SECONDS
+    key = None
+    if cached and timeout > 0 and tenant_id is not None:
+        try:
+            version_key = metrics_version_key(tenant_id)
+            version = cache.get(version_key)
+            if version is None:
+                version = uuid.uuid4().hex
+                if not cache.add(version_key, version, timeout=None):
+                    version = cache.get(version_key, version)
+            digest = hashlib.sha256(repr((sql, *identity)).encode()).hexdigest()
+            key = ROWS_KEY.format(tenant_id=tenant_id, version=version, digest=digest)
+            hit = cache.get(key)
+        except Exception:  # the database still answers without the cache
+            logger.warning("metrics cache unavailable; reading the buckets", exc_info=True)
+            key = hit = None
+        if hit is not None:
+            return list(hit)
+    started = perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [tuple(row) for row in cursor.fetchall()]
+    if key is not None and perf_counter() - started >= KEEP_READS_FROM_S:
+        try:
+            cache.set(key, rows, timeout=timeout)
+        except Exception:
+            logger.warning("metrics cache unavailable; not keeping the read", exc_info=True)
+    return rows
+
+
 _GROUP_COLUMN = {None: "NULL::text", "query": "query_id::text", "source": "source_id::text", "lang": "lang"}
 
 
@@ -145,11 +225,12 @@ def metric_series_grouped(
     group_by: GroupBy | None = None,
     tz: ZoneInfo | None = None,
     include: Iterable[str] = (),
+    cached: bool = False,
 ) -> dict[str | None, list[MetricPoint]]:
     """One series per group (query id, source id or language, as text; the key None without
     grouping), each one point per step including empty steps. `include` names the groups to
     read, each shown even when empty; by default every query, source or language is read and
-    groups without any mention in the range are absent."""
+    groups without any mention in the range are absent. `cached`: see the module's notes."""
     include = list(include)
     bounds = metric_steps(start=start, end=end, step=step, tz=tz)
     grain = _grain(bounds)
@@ -161,9 +242,9 @@ def metric_series_grouped(
         WHERE grain = %s AND bucket_start >= %s AND bucket_start < %s AND {where}
         GROUP BY 1, 2
     """  # noqa: S608  (only fixed column names are formatted in; values are parameters)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [bounds, grain, bounds[0], bounds[-1], *params])
-        rows = cursor.fetchall()
+    # The boundaries follow from the first one, their number, the step and the zone (metric_steps).
+    identity = (grain, step, _zone_key(tz), bounds[0], len(bounds), *params)
+    rows = _rows(sql, [bounds, grain, bounds[0], bounds[-1], *params], cached=cached, identity=identity)
     steps = len(bounds) - 1
     sums: dict[str | None, list[list[int]]] = {}
     for index, group, *values in rows:
@@ -232,10 +313,11 @@ def metric_totals(
     filters: MetricFilters,
     group_by: GroupBy | None = None,
     keys: Iterable[str] = (),
+    cached: bool = False,
 ) -> dict[str | None, MetricPoint]:
     """Sums over [start, end) per group (None without grouping; `keys` the groups to read, by
     default all), `start` floored and `end` ceiled to the 5-minute grid. A year reads day
-    buckets, its ragged edges hour and 5-minute ones."""
+    buckets, its ragged edges hour and 5-minute ones. `cached`: see the module's notes."""
     low = metric_steps(start=start, end=start + FINEST, step=FINEST)[0]
     high = metric_steps(start=end - FINEST, end=end, step=FINEST)[-1]
     pieces = _pieces(low, high)
@@ -248,9 +330,8 @@ def metric_totals(
         WHERE ({ranges}) AND {where}
         GROUP BY 1
     """  # noqa: S608  (only fixed column names are formatted in; values are parameters)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value for piece in pieces for value in piece] + params)
-        rows = cursor.fetchall()
+    values = [value for piece in pieces for value in piece] + params
+    rows = _rows(sql, values, cached=cached, identity=values)
     return {group: MetricPoint(low, *(int(v) for v in values)) for group, *values in rows}
 
 

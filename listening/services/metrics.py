@@ -10,18 +10,25 @@ with it. Rows are aggregated and sorted by key before the upsert, because ON CON
 row once per statement and two workers must lock shared rows in the same order (no deadlock). The
 sort is the key's own order (time last), so a rebuild lays a series' rows out next to each other
 on disk: a year of hours is then read from a few dozen pages, not thousands.
+
+Every change also sets a new metrics version for the tenant, which retires the API's cached bucket
+reads (listening.selectors_metrics): at once, so the writer's own transaction reads its change,
+and again at commit, so a read that ran meanwhile (it saw the old rows) is not kept as current.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection, transaction
 
 from listening.models import MetricGrain, SourceKind
+from listening.selectors_metrics import current_tenant_id, metrics_version_key
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +79,27 @@ _UPSERT = f"""
 """  # noqa: S608 - only constants (grains, source kinds, the follower threshold) are formatted in
 
 
+def metrics_version_bump() -> None:
+    """A new metrics version for the current tenant, now and when the transaction commits."""
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        return
+    key = metrics_version_key(tenant_id)
+
+    def bump() -> None:
+        try:
+            cache.set(key, uuid.uuid4().hex, timeout=None)
+        except Exception:  # cached reads then live out their time limit
+            logger.warning("metrics cache unavailable; cached reads expire on their own", exc_info=True)
+
+    bump()
+    transaction.on_commit(bump)
+
+
 def _upsert(deltas: str, params: Sequence[Any]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT.format(deltas=deltas), params)
+    metrics_version_bump()
 
 
 def metrics_count_enriched(*, mention_ids: Sequence[int]) -> None:
@@ -121,7 +146,9 @@ def _tags_change(change: str, params: list[Any], *, sign: int) -> int:
     sql = change + ", counted AS (" + upsert + " RETURNING 1) SELECT count(*) FROM changed"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, sign])
-        return int(cursor.fetchone()[0])
+        changed = int(cursor.fetchone()[0])
+    metrics_version_bump()
+    return changed
 
 
 def _day_floor(moment: datetime) -> datetime:
