@@ -162,9 +162,6 @@ CANDOR_TOKEN_MAX_FAILURES = env.int("CANDOR_TOKEN_MAX_FAILURES", default=20)
 # A folder with DejaVuSans.ttf (and -Bold) for incident-report PDFs in any script; without it the
 # PDFs use a built-in Latin-1 font.
 CANDOR_PDF_FONT_DIR = env.str("CANDOR_PDF_FONT_DIR", default="/usr/share/fonts/truetype/dejavu")
-# Sessions are read from the cache (Redis in production) and written through to the database:
-# a portal request then costs no session query. Signing out deletes both.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)

@@ -148,11 +148,11 @@ def test_only_the_agencys_own_clients_and_one_query(api_for, world):
     assert rows[0]["score"] is None and rows[0]["band"] == "unknown"
     assert _public(api_for, "ag_admin").get(PORTFOLIO.format(other.pk)).status_code == 404
     assert _public(api_for, "a_owner").get(PORTFOLIO.format(world.agency.pk)).status_code == 404
-    # Pinned: user, agency role, the portfolio (one query, however many clients); the session is cached.
+    # Pinned: session, user, agency role, the portfolio (one query, however many clients).
     Tenant.objects.filter(pk=world.b.pk).update(agency=world.agency)
     with CaptureQueriesContext(connection) as context:
         assert len(api.get(PORTFOLIO.format(world.agency.pk)).json()) == 2
-    assert len(data_queries(context)) == 3
+    assert len(data_queries(context)) == 4
 
 
 def test_portfolio_page(api_for, portfolio):

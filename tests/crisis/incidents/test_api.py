@@ -103,7 +103,6 @@ def test_list_filters_and_pinned_query_count(world, api_for):
         _declare(owner, title=title, scenario=scenario, severity=severity)
     resolved = _declare(owner, title="D").json()["id"]
     owner.post(f"{BASE}/{resolved}/resolve", {})
-    api.get(BASE)  # the first request reads the session into the cache
     with CaptureQueriesContext(connection) as queries:
         answer = api.get(BASE)
     assert answer.status_code == 200 and len(answer.json()["results"]) == 4
@@ -112,7 +111,7 @@ def test_list_filters_and_pinned_query_count(world, api_for):
         _declare(owner, title="More")
     with CaptureQueriesContext(connection) as queries:
         assert len(api.get(BASE).json()["results"]) == 9
-    assert len(queries) == listed <= 6
+    assert len(queries) == listed <= 8
     assert [i["title"] for i in api.get(BASE, {"status": "resolved"}).json()["results"]] == ["D"]
     assert {i["title"] for i in api.get(BASE, {"scenario": "data_breach"}).json()["results"]} == {"B"}
     assert {i["title"] for i in api.get(BASE, {"severity": 3}).json()["results"]} == {"C"}
