@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from listening.models import Mention, Query, QueryKind, QueryMatch
 from listening.services.metrics import metrics_rebuild
-from tests.browser.conftest import SCREENSHOTS, LiveServer, open_workspace, sign_in
+from tests.browser.conftest import SCREENSHOTS, TIMEOUT_MS, LiveServer, open_workspace, sign_in
 from tests.browser.test_listening import seeded_stream
 from tests.browser.test_screenshots import shoot
 from tests.conftest import World
@@ -64,15 +64,20 @@ def dashboard_data(committed: World) -> Iterator[None]:
         metrics_rebuild(start=now - timedelta(days=60), end=now + timedelta(days=1))
 
 
-def _chart_sum(page: Page, testid: str) -> int:
-    """What the panel's Chart.js chart holds: the sum of its bar datasets."""
-    return page.evaluate(
-        """(id) => {
-            const chart = Chart.getChart(document.querySelector(`[data-testid="${id}"] canvas`));
-            return chart.data.datasets.filter((d) => (d.type || chart.config.type) !== "line")
+def _expect_chart_sum(page: Page, testid: str, total: int) -> None:
+    """Wait until the panel's Chart.js chart holds `total` (the sum of its bar datasets): each panel
+    loads its data on its own, so one panel can show a new range before another."""
+    page.wait_for_function(
+        """([id, total]) => {
+            const canvas = document.querySelector(`[data-testid="${id}"] canvas`);
+            const chart = canvas && Chart.getChart(canvas);
+            if (!chart) return false;
+            const sum = chart.data.datasets.filter((d) => (d.type || chart.config.type) !== "line")
               .reduce((sum, d) => sum + d.data.reduce((s, v) => s + (typeof v === "number" ? v : v.y), 0), 0);
+            return sum === total;
         }""",
-        testid,
+        arg=[testid, total],
+        timeout=TIMEOUT_MS,
     )
 
 
@@ -87,8 +92,8 @@ def test_an_analyst_reads_the_dashboard_and_downloads_its_data(
 
     # The last 7 days: the five recent mentions, stacked by sentiment.
     expect(page.get_by_test_id("panel-volume").locator("[data-total]")).to_contain_text("5 mentions")
-    assert _chart_sum(page, "panel-volume") == 5
-    assert _chart_sum(page, "panel-sources") == 5
+    _expect_chart_sum(page, "panel-volume", 5)
+    _expect_chart_sum(page, "panel-sources", 5)
     authors = page.get_by_test_id("panel-authors").locator("tbody tr")
     expect(authors.first).to_contain_text("@acmestatus")
     expect(authors.first).to_contain_text("98,000")
@@ -98,8 +103,8 @@ def test_an_analyst_reads_the_dashboard_and_downloads_its_data(
     expect(page.get_by_test_id("panel-volume").locator("[data-total]")).to_contain_text("8 mentions")
     expect(page.get_by_test_id("panel-volume").locator("[data-total]")).to_contain_text("1 day")
     assert "range=90d" in page.url
-    assert _chart_sum(page, "panel-volume") == 8
-    assert _chart_sum(page, "panel-languages") == 8
+    _expect_chart_sum(page, "panel-volume", 8)
+    _expect_chart_sum(page, "panel-languages", 8)
     expect(authors.first).to_contain_text("@presse")
     # No clustering run has found topics in this tenant: the panel says when they will come.
     expect(page.get_by_test_id("panel-topics")).to_contain_text("looked for every 15 minutes")
