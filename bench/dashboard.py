@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import _common
@@ -183,6 +184,24 @@ def selector_ms(now: datetime) -> dict[str, float]:
     return out
 
 
+def listening_fill(*, mentions: int, now: datetime, seed: int) -> tuple[list[Any], list[Any], int]:
+    """In the current tenant: four API sources, a brand, a product and two competitor queries, and
+    `mentions` enriched mentions over the past year with their query tags (returned with their
+    count). The queries are created as rows, not through query_create: its backfill task has no
+    worker here, and the tags are written in bulk. Metric buckets are the caller's to rebuild (this
+    script times it)."""
+    from listening.models import Query, QueryKind, Source, SourceKind
+
+    sources = [Source.objects.create(name=f"Source {i}", kind=SourceKind.API) for i in range(4)]
+    kinds = (QueryKind.BRAND, QueryKind.PRODUCT, QueryKind.COMPETITOR, QueryKind.COMPETITOR)
+    names = ("Acme", "Acme Cloud", "Globex", "Initech")
+    queries = [
+        Query.objects.create(name=n, expression=n.lower(), kind=k) for n, k in zip(names, kinds, strict=True)
+    ]
+    mentions_copy(count=mentions, source_ids=[s.pk for s in sources], now=now, seed=seed)
+    return sources, queries, tags_insert([q.pk for q in queries])
+
+
 def paths_mix(
     rng: random.Random, now: datetime, query_id: int, source_id: int, count: int
 ) -> list[tuple[str, str]]:
@@ -270,7 +289,7 @@ def main() -> int:
     from django.db.models import Count
     from django_tenants.utils import tenant_context
 
-    from listening.models import Mention, MetricBucket, Query, QueryKind, Source, SourceKind
+    from listening.models import Mention, MetricBucket
     from listening.services.metrics import metrics_rebuild
     from tenants.models import Membership, Role, TokenScope, User
     from tenants.services import tenant_create, tenant_domain, token_create
@@ -290,18 +309,8 @@ def main() -> int:
         host = tenant_domain(slug)
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         with tenant_context(tenant):
-            sources = [Source.objects.create(name=f"Source {i}", kind=SourceKind.API) for i in range(4)]
-            kinds = (QueryKind.BRAND, QueryKind.PRODUCT, QueryKind.COMPETITOR, QueryKind.COMPETITOR)
-            names = ("Acme", "Acme Cloud", "Globex", "Initech")
-            # Created as rows, not through query_create: its backfill task has no worker here, and
-            # the tags are written in bulk below.
-            query_list = [
-                Query.objects.create(name=n, expression=n.lower(), kind=k)
-                for n, k in zip(names, kinds, strict=True)
-            ]
             started = time.perf_counter()
-            mentions_copy(count=args.mentions, source_ids=[s.pk for s in sources], now=now, seed=args.seed)
-            tags = tags_insert([q.pk for q in query_list])
+            sources, query_list, tags = listening_fill(mentions=args.mentions, now=now, seed=args.seed)
             load_s = time.perf_counter() - started
             started = time.perf_counter()
             metrics_rebuild(start=now - timedelta(days=366), end=now + timedelta(days=1))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import _common
-from dashboard import mentions_copy, paths_mix, tags_insert
+from dashboard import listening_fill, paths_mix
 from load import DASHBOARD_PAGE, sessions_create
 
 BASELINE_PATH = "/static/img/candor.svg"
@@ -73,7 +73,6 @@ def main() -> int:
     from django.test.utils import CaptureQueriesContext
     from django_tenants.utils import tenant_context
 
-    from listening.models import Query, QueryKind, Source, SourceKind
     from listening.services.metrics import metrics_rebuild
     from tenants.models import Membership, Role, User
     from tenants.services import tenant_create, tenant_domain
@@ -90,18 +89,7 @@ def main() -> int:
         host = tenant_domain(slug)
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         with tenant_context(tenant):
-            sources = [Source.objects.create(name=f"Source {i}", kind=SourceKind.API) for i in range(4)]
-            queries = [
-                Query.objects.create(name=n, expression=n.lower(), kind=k)
-                for n, k in (
-                    ("Acme", QueryKind.BRAND),
-                    ("Acme Cloud", QueryKind.PRODUCT),
-                    ("Globex", QueryKind.COMPETITOR),
-                    ("Initech", QueryKind.COMPETITOR),
-                )
-            ]
-            mentions_copy(count=args.mentions, source_ids=[s.pk for s in sources], now=now, seed=args.seed)
-            tags_insert([q.pk for q in queries])
+            sources, queries, _ = listening_fill(mentions=args.mentions, now=now, seed=args.seed)
             metrics_rebuild(start=now - timedelta(days=366), end=now + timedelta(days=1))
         connection.set_schema_to_public()  # type: ignore[attr-defined]
         paths = paths_mix(random.Random(args.seed), now, queries[0].pk, sources[1].pk, 2_000)

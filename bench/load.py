@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 import _common
 import api_latency
 from api_latency import _free_port, server_start, server_stop, server_wait
-from dashboard import mentions_copy, paths_mix, tags_insert
+from dashboard import listening_fill, paths_mix
 
 DASHBOARD_PAGE = "/listening/dashboard/"
 CYCLE_BASE_S = 20.0
@@ -244,7 +244,6 @@ def main() -> int:
     from django.db import connections
     from django_tenants.utils import tenant_context
 
-    from listening.models import Query, QueryKind, Source, SourceKind
     from listening.services.metrics import metrics_rebuild
     from tenants.models import Membership, Role, TokenScope, User
     from tenants.services import tenant_create, tenant_domain, token_create
@@ -261,18 +260,7 @@ def main() -> int:
         host = tenant_domain(slug)
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         with tenant_context(tenant):
-            sources = [Source.objects.create(name=f"Source {i}", kind=SourceKind.API) for i in range(4)]
-            queries = [
-                Query.objects.create(name=n, expression=n.lower(), kind=k)
-                for n, k in (
-                    ("Acme", QueryKind.BRAND),
-                    ("Acme Cloud", QueryKind.PRODUCT),
-                    ("Globex", QueryKind.COMPETITOR),
-                    ("Initech", QueryKind.COMPETITOR),
-                )
-            ]
-            mentions_copy(count=args.mentions, source_ids=[s.pk for s in sources], now=now, seed=args.seed)
-            tags_insert([q.pk for q in queries])
+            sources, queries, _ = listening_fill(mentions=args.mentions, now=now, seed=args.seed)
             metrics_rebuild(start=now - timedelta(days=366), end=now + timedelta(days=1))
         connections.close_all()
         paths = paths_mix(random.Random(args.seed), now, queries[0].pk, sources[1].pk, 2_000)

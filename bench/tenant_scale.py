@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 import _common
 from api_latency import _free_port, server_start, server_stop, server_wait
-from dashboard import SLICE_S, WARMUP_S, load, mentions_copy, paths_mix, tags_insert
+from dashboard import SLICE_S, WARMUP_S, listening_fill, load, paths_mix
 
 
 def migrate_s(executor: str) -> float:
@@ -118,7 +118,6 @@ def main() -> int:
     from django.db import connections
     from django_tenants.utils import tenant_context
 
-    from listening.models import Query, QueryKind, Source, SourceKind
     from listening.services.metrics import metrics_rebuild
     from tenants.models import Membership, Role, TokenScope, User
     from tenants.services import tenant_create, tenant_domain, token_create
@@ -133,14 +132,7 @@ def main() -> int:
         Membership.objects.create(user=owner, tenant=first, role=Role.OWNER)
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         with tenant_context(first):
-            sources = [Source.objects.create(name=f"Source {i}", kind=SourceKind.API) for i in range(4)]
-            kinds = (QueryKind.BRAND, QueryKind.PRODUCT, QueryKind.COMPETITOR, QueryKind.COMPETITOR)
-            queries = [
-                Query.objects.create(name=name, expression=name.lower(), kind=kind)
-                for name, kind in zip(("Acme", "Acme Cloud", "Globex", "Initech"), kinds, strict=True)
-            ]
-            mentions_copy(count=args.mentions, source_ids=[s.pk for s in sources], now=now, seed=args.seed)
-            tags_insert([q.pk for q in queries])
+            sources, queries, _ = listening_fill(mentions=args.mentions, now=now, seed=args.seed)
             metrics_rebuild(start=now - timedelta(days=366), end=now + timedelta(days=1))
         _, first_token = token_create(user=owner, name="bench", scope=TokenScope.READ, tenants=[first])
         host = tenant_domain(first.slug)
