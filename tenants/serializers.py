@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from tenants.demo import replay
 from tenants.models import ApiToken, AuditEvent, Membership, Role, Tenant, TokenScope
 from tenants.services import tenant_url
 
@@ -143,9 +144,9 @@ class MeSerializer(serializers.Serializer):
 
 class DemoReplayStartSerializer(serializers.Serializer):
     speed = serializers.FloatField(
-        default=30.0,
-        min_value=1.0,
-        max_value=300.0,
+        default=replay.DEFAULT_SPEED,
+        min_value=replay.SPEEDS[0],
+        max_value=replay.SPEEDS[1],
         help_text="How many times faster than real time the story's two hours run (30: four minutes).",
     )
 

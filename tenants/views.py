@@ -293,10 +293,10 @@ def demo_outage_view(request: HttpRequest, access: Access) -> HttpResponse:
     """Replay the demo's outage (demo tenants only) at the chosen pace: the dashboard shows it arrive."""
     try:
         speed = float(request.POST.get("speed") or replay.DEFAULT_SPEED)
-    except ValueError:
-        speed = float("nan")  # refused by the replay's range check, with its message
-    try:
         started = replay.replay_start(slug=access.tenant.slug, speed=speed)
+    except ValueError:
+        messages.error(request, "Choose the replay's pace from the list.")
+        return redirect("portal-overview")
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("portal-overview")

@@ -195,6 +195,25 @@ def worker_receiver() -> Iterator[Any]:
         yield server
 
 
+# A test's Celery worker: every queue, one process, no heartbeats or gossip between workers.
+WORKER_COMMAND = [
+    sys.executable,
+    "-m",
+    "celery",
+    "-A",
+    "config",
+    "worker",
+    "-Q",
+    "default,ingest,nlp,ml,publish",
+    "--concurrency",
+    "1",
+    "--loglevel",
+    "INFO",
+    "--without-heartbeat",
+    "--without-gossip",
+]
+
+
 @pytest.fixture(scope="session")
 def celery_worker(
     committed: World, tmp_path_factory: pytest.TempPathFactory, worker_receiver: Any
@@ -218,22 +237,7 @@ def celery_worker(
     }
     with log.open("w") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "default,ingest,nlp,ml,publish",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--without-heartbeat",
-                "--without-gossip",
-            ],
+            WORKER_COMMAND,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

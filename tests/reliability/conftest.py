@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from django.conf import settings
 
 from config.celery import app
 from config.embedded import url_for
-from tests.conftest import World, wait_for
+from tests.conftest import WORKER_COMMAND, World, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -134,20 +133,7 @@ class Worker:
         with log.open("a") as out:
             self.process = subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "-Q",
-                    "default,ingest,nlp,ml,publish",
-                    "--concurrency",
-                    "1",
-                    "--loglevel",
-                    "INFO",
-                    "--without-heartbeat",
-                    "--without-gossip",
+                    *WORKER_COMMAND,
                     "--without-mingle",
                     "--hostname",
                     f"fault-{os.getpid()}-{time.monotonic_ns()}@%h",

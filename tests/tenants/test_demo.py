@@ -141,7 +141,9 @@ def test_admins_of_a_demo_tenant_get_the_replay_button(demo_a, api_for):
     assert 'data-testid="demo-replay"' not in analyst.get("/").content.decode()
     assert analyst.post("/demo/outage/").status_code == 403
     refused = admin.post("/demo/outage/", {"speed": "fast"}, follow=True)
-    assert "Replay between 1x and 300x real time." in refused.content.decode()
+    assert "Choose the replay&#x27;s pace from the list." in refused.content.decode()
+    too_fast = admin.post("/demo/outage/", {"speed": "1000"}, follow=True)
+    assert "Replay between 1x and 300x real time." in too_fast.content.decode()
     response = admin.post("/demo/outage/")
     assert response.status_code == 302 and response["Location"] == "/listening/dashboard/"
     page = admin.get("/").content.decode()
